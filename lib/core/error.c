@@ -1,0 +1,88 @@
+/* Thread-local last-error sentences and the process-wide log callback. */
+#include "core/error.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+static __thread char last_error[256];
+
+static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
+static vmm_log_fn log_fn;
+static void *log_user;
+/* Read without the lock on every message as a cheap "is anyone listening". */
+static int log_max_level = -1;
+
+VMM_API const char *vmm_strerror(int err)
+{
+    if (err == 0)
+        return "Success";
+    if (err == VMM_UNHANDLED)
+        return "Unhandled (the access goes back to the caller)";
+    if (err < 0)
+        err = -err;
+    /* strerror() is not guaranteed thread-safe; strerrordesc_np() returns a
+     * static string (glibc >= 2.32). */
+    const char *s = strerrordesc_np(err);
+    return s ? s : "Unknown error";
+}
+
+VMM_API const char *vmm_last_error(void)
+{
+    return last_error;
+}
+
+static void deliver(int level, const char *msg)
+{
+    if (__atomic_load_n(&log_max_level, __ATOMIC_RELAXED) < level)
+        return;
+    pthread_mutex_lock(&log_lock);
+    vmm_log_fn fn = log_fn;
+    void *user = log_user;
+    int max = log_max_level;
+    pthread_mutex_unlock(&log_lock);
+    if (fn && level <= max)
+        fn(level, msg, user);
+}
+
+int vmm_err(int err, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(last_error, sizeof(last_error), fmt, ap);
+    va_end(ap);
+    deliver(VMM_LOG_ERROR, last_error);
+    return err;
+}
+
+void vmm_err_set_text(const char *text)
+{
+    snprintf(last_error, sizeof(last_error), "%s", text);
+}
+
+void vmm_log(int level, const char *fmt, ...)
+{
+    if (__atomic_load_n(&log_max_level, __ATOMIC_RELAXED) < level)
+        return;
+    char msg[256];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    deliver(level, msg);
+}
+
+VMM_API int vmm_set_log_callback(vmm_log_fn fn, void *user, int max_level)
+{
+    if (max_level < VMM_LOG_ERROR || max_level > VMM_LOG_DEBUG)
+        return vmm_err(-EINVAL, "vmm_set_log_callback: max_level %d is not a vmm_log_level (0-3)",
+                       max_level);
+    pthread_mutex_lock(&log_lock);
+    log_fn = fn;
+    log_user = user;
+    __atomic_store_n(&log_max_level, fn ? max_level : -1, __ATOMIC_RELAXED);
+    pthread_mutex_unlock(&log_lock);
+    return 0;
+}

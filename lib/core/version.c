@@ -1,0 +1,55 @@
+/* Version and feature queries; names for exit reasons. */
+#include <vmm/exit.h>
+#include <vmm/version.h>
+
+#include "kvm/kvm.h"
+
+#define STR2(x) #x
+#define STR(x) STR2(x)
+
+VMM_API uint32_t vmm_version(void)
+{
+    return VMM_VERSION_NUMBER;
+}
+
+VMM_API const char *vmm_version_string(void)
+{
+    return STR(VMM_VERSION_MAJOR) "." STR(VMM_VERSION_MINOR) "." STR(VMM_VERSION_PATCH);
+}
+
+VMM_API int vmm_has_feature(uint32_t feature)
+{
+    const struct vmm_kvm_caps *caps;
+    int r = vmm_kvm_caps_get(&caps, "vmm_has_feature");
+    if (r < 0)
+        return r;
+    switch (feature) {
+    case VMM_FEATURE_READONLY_MEMORY: return caps->readonly_mem;
+    case VMM_FEATURE_HYPERCALLS: return 1;
+    case VMM_FEATURE_VM_RUN: return 1;
+    case VMM_FEATURE_KICK: return caps->immediate_exit;
+    case VMM_FEATURE_LONG_MODE: return 1;
+    default: return 0;
+    }
+}
+
+VMM_API const char *vmm_exit_reason_name(uint32_t reason)
+{
+    static const char *const names[] = {
+        [VMM_EXIT_NONE] = "none",
+        [VMM_EXIT_HLT] = "hlt",
+        [VMM_EXIT_SHUTDOWN] = "shutdown",
+        [VMM_EXIT_PIO] = "pio",
+        [VMM_EXIT_MMIO] = "mmio",
+        [VMM_EXIT_STOPPED] = "stopped",
+        [VMM_EXIT_KICKED] = "kicked",
+        [VMM_EXIT_INTERNAL_ERROR] = "internal-error",
+        [VMM_EXIT_FAIL_ENTRY] = "fail-entry",
+        [VMM_EXIT_DEVICE_ERROR] = "device-error",
+        [VMM_EXIT_SYSTEM_EVENT] = "system-event",
+        [VMM_EXIT_UNKNOWN] = "unknown",
+    };
+    if (reason >= sizeof(names) / sizeof(names[0]))
+        return "invalid";
+    return names[reason];
+}

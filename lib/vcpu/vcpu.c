@@ -1,0 +1,220 @@
+/* vCPU life cycle and the run loop: KVM_RUN, hand each exit to the
+ * dispatcher, return to the caller only what nobody consumed. */
+#include "vm/vm.h"
+
+#include "core/error.h"
+#include "kvm/kvm.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+int vmm_vcpu_create(vmm_vm *vm, uint32_t index, vmm_vcpu **out)
+{
+    vmm_vcpu *vcpu = calloc(1, sizeof(*vcpu));
+    if (!vcpu)
+        return vmm_err(-ENOMEM, "vmm_vm_create: out of memory");
+    const struct vmm_kvm_caps *caps;
+    int r = vmm_kvm_caps_get(&caps, "vmm_vm_create");
+    if (r < 0)
+        goto fail;
+    vcpu->vm = vm;
+    vcpu->index = index;
+    vcpu->run_size = caps->vcpu_mmap_size;
+    pthread_mutex_init(&vcpu->thread_lock, NULL);
+    r = vmm_kvm_create_vcpu(vm->fd, index, &vcpu->fd, &vcpu->run);
+    if (r < 0) {
+        pthread_mutex_destroy(&vcpu->thread_lock);
+        goto fail;
+    }
+    r = vmm_x86_cpuid_init(vcpu);
+    if (r < 0) {
+        vmm_vcpu_free(vcpu);
+        return r;
+    }
+    *out = vcpu;
+    return 0;
+fail:
+    free(vcpu);
+    return r;
+}
+
+void vmm_vcpu_free(vmm_vcpu *vcpu)
+{
+    if (!vcpu)
+        return;
+    munmap(vcpu->run, vcpu->run_size);
+    close(vcpu->fd);
+    pthread_mutex_destroy(&vcpu->thread_lock);
+    free(vcpu->cpuid);
+    free(vcpu);
+}
+
+VMM_API int vmm_vcpu_index(const vmm_vcpu *vcpu)
+{
+    if (!vcpu)
+        return vmm_err(-EINVAL, "vmm_vcpu_index: vcpu is NULL");
+    return (int)vcpu->index;
+}
+
+VMM_API vmm_vm *vmm_vcpu_vm(const vmm_vcpu *vcpu)
+{
+    return vcpu ? vcpu->vm : NULL;
+}
+
+/* Reports a KVM exit the dispatcher did not consume. */
+static void fill_exit(vmm_vcpu *vcpu, struct vmm_exit *exit)
+{
+    struct kvm_run *run = vcpu->run;
+    switch (run->exit_reason) {
+    case KVM_EXIT_IO:
+        exit->reason = VMM_EXIT_PIO;
+        exit->pio.port = run->io.port;
+        exit->pio.size = run->io.size;
+        exit->pio.is_write = run->io.direction == KVM_EXIT_IO_OUT;
+        exit->pio.count = run->io.count;
+        exit->pio.data = (uint8_t *)run + run->io.data_offset;
+        break;
+    case KVM_EXIT_MMIO:
+        exit->reason = VMM_EXIT_MMIO;
+        exit->mmio.gpa = run->mmio.phys_addr;
+        exit->mmio.len = run->mmio.len;
+        exit->mmio.is_write = run->mmio.is_write;
+        exit->mmio.data = run->mmio.data;
+        break;
+    case KVM_EXIT_HLT:
+        exit->reason = VMM_EXIT_HLT;
+        break;
+    case KVM_EXIT_SHUTDOWN:
+        exit->reason = VMM_EXIT_SHUTDOWN;
+        break;
+    case KVM_EXIT_INTERNAL_ERROR: {
+        exit->reason = VMM_EXIT_INTERNAL_ERROR;
+        exit->internal.suberror = run->internal.suberror;
+        uint32_t n = run->internal.ndata < 4 ? run->internal.ndata : 4;
+        exit->internal.ndata = n;
+        memcpy(exit->internal.data, run->internal.data, n * sizeof(uint64_t));
+        break;
+    }
+    case KVM_EXIT_FAIL_ENTRY:
+        exit->reason = VMM_EXIT_FAIL_ENTRY;
+        exit->fail_entry.hardware_reason = run->fail_entry.hardware_entry_failure_reason;
+        exit->fail_entry.cpu = run->fail_entry.cpu;
+        break;
+    case KVM_EXIT_SYSTEM_EVENT: {
+        exit->reason = VMM_EXIT_SYSTEM_EVENT;
+        exit->system_event.type = run->system_event.type;
+        uint32_t n = run->system_event.ndata < 4 ? run->system_event.ndata : 4;
+        exit->system_event.ndata = n;
+        memcpy(exit->system_event.data, run->system_event.data, n * sizeof(uint64_t));
+        break;
+    }
+    default:
+        exit->reason = VMM_EXIT_UNKNOWN;
+        exit->unknown.kvm_reason = run->exit_reason;
+        break;
+    }
+}
+
+static enum vmm_stat_exit stat_of(uint32_t kvm_reason)
+{
+    switch (kvm_reason) {
+    case KVM_EXIT_IO: return VMM_STAT_EXIT_PIO;
+    case KVM_EXIT_MMIO: return VMM_STAT_EXIT_MMIO;
+    case KVM_EXIT_HLT: return VMM_STAT_EXIT_HLT;
+    case KVM_EXIT_SHUTDOWN: return VMM_STAT_EXIT_SHUTDOWN;
+    case KVM_EXIT_INTR: return VMM_STAT_EXIT_INTR;
+    case KVM_EXIT_INTERNAL_ERROR: return VMM_STAT_EXIT_INTERNAL_ERROR;
+    case KVM_EXIT_FAIL_ENTRY: return VMM_STAT_EXIT_FAIL_ENTRY;
+    case KVM_EXIT_SYSTEM_EVENT: return VMM_STAT_EXIT_SYSTEM_EVENT;
+    default: return VMM_STAT_EXIT_OTHER;
+    }
+}
+
+/* Requests made by other threads, checked before every entry. */
+static bool take_request(vmm_vcpu *vcpu, struct vmm_exit *exit)
+{
+    uint32_t gen = __atomic_load_n(&vcpu->vm->stop_gen, __ATOMIC_SEQ_CST);
+    if (gen != vcpu->stop_seen) {
+        vcpu->stop_seen = gen;
+        exit->reason = VMM_EXIT_STOPPED;
+        return true;
+    }
+    if (__atomic_load_n(&vcpu->kick_pending, __ATOMIC_SEQ_CST)) {
+        __atomic_store_n(&vcpu->kick_pending, 0, __ATOMIC_SEQ_CST);
+        exit->reason = VMM_EXIT_KICKED;
+        return true;
+    }
+    return false;
+}
+
+/* The loop proper; vmm_vcpu_run() wraps it with the bookkeeping. */
+static int run_loop(vmm_vcpu *vcpu, struct vmm_exit *exit)
+{
+    struct kvm_run *run = vcpu->run;
+    for (;;) {
+        if (take_request(vcpu, exit))
+            return 0;
+        int r = vmm_kvm_run(vcpu->fd);
+        if (r < 0) {
+            if (r == -EINTR || r == -EAGAIN) {
+                /* A kick or stray signal: clear the latch, look at requests. */
+                __atomic_store_n(&run->immediate_exit, 0, __ATOMIC_SEQ_CST);
+                VMM_STAT_INC(vcpu->exits[VMM_STAT_EXIT_INTR]);
+                continue;
+            }
+            return vmm_err(r, "vmm_vcpu_run: KVM_RUN on vCPU %u failed: %s", vcpu->index,
+                           vmm_strerror(r));
+        }
+        VMM_STAT_INC(vcpu->exits_total);
+        uint32_t reason = run->exit_reason;
+        VMM_STAT_INC(vcpu->exits[stat_of(reason)]);
+        if (reason == KVM_EXIT_IO)
+            r = vmm_dispatch_pio(vcpu);
+        else if (reason == KVM_EXIT_MMIO)
+            r = vmm_dispatch_mmio(vcpu);
+        else if (reason == KVM_EXIT_INTR)
+            continue;
+        else
+            r = VMM_UNHANDLED;
+        if (r == 0)
+            continue;
+        if (r < 0) {
+            exit->reason = VMM_EXIT_DEVICE_ERROR;
+            exit->error = r;
+            return r;
+        }
+        if (reason == KVM_EXIT_IO || reason == KVM_EXIT_MMIO)
+            VMM_STAT_INC(vcpu->exits[VMM_STAT_EXIT_UNHANDLED]);
+        fill_exit(vcpu, exit);
+        return 0;
+    }
+}
+
+VMM_API int vmm_vcpu_run(vmm_vcpu *vcpu, struct vmm_exit *exit)
+{
+    if (!vcpu || !exit)
+        return vmm_err(-EINVAL, "vmm_vcpu_run: vcpu and exit must not be NULL");
+    if (__atomic_exchange_n(&vcpu->running, 1, __ATOMIC_ACQUIRE))
+        return vmm_err(-EBUSY, "vmm_vcpu_run: vCPU %u is already running on another thread",
+                       vcpu->index);
+    vmm_vm *vm = vcpu->vm;
+    __atomic_add_fetch(&vm->running_vcpus, 1, __ATOMIC_SEQ_CST);
+    pthread_mutex_lock(&vcpu->thread_lock);
+    vcpu->thread = pthread_self();
+    vcpu->has_thread = true;
+    pthread_mutex_unlock(&vcpu->thread_lock);
+
+    memset(exit, 0, sizeof(*exit));
+    exit->vcpu_index = vcpu->index;
+    int r = run_loop(vcpu, exit);
+
+    pthread_mutex_lock(&vcpu->thread_lock);
+    vcpu->has_thread = false;
+    pthread_mutex_unlock(&vcpu->thread_lock);
+    __atomic_sub_fetch(&vm->running_vcpus, 1, __ATOMIC_SEQ_CST);
+    __atomic_store_n(&vcpu->running, 0, __ATOMIC_RELEASE);
+    return r;
+}

@@ -1,0 +1,106 @@
+/* The internal shape of the opaque handles: VM, vCPU, device. Only lib/
+ * sees these. */
+#ifndef VMM_LIB_VM_H
+#define VMM_LIB_VM_H
+
+#include <vmm/vmm.h>
+
+#include "core/range_map.h"
+#include "memory/memory.h"
+
+#include <linux/kvm.h>
+#include <pthread.h>
+#include <stdbool.h>
+
+struct vmm_hypercall_entry {
+    uint64_t nr;
+    vmm_hypercall_fn fn;
+    void *user;
+};
+
+struct vmm_device {
+    vmm_vm *vm;
+    struct vmm_device_ops ops; /* copied; ops.name points at name[] */
+    char name[64];
+    void *user;
+    bool serialize;            /* take lock around callbacks */
+    pthread_mutex_t lock;
+    struct vmm_device *prev, *next; /* attach order */
+    /* Counters; updated with relaxed atomics (several vCPUs may hit one device). */
+    uint64_t pio_reads, pio_writes, mmio_reads, mmio_writes, errors, unhandled;
+};
+
+struct vmm_vcpu {
+    vmm_vm *vm;
+    uint32_t index;
+    int fd;
+    struct kvm_run *run;
+    size_t run_size;
+
+    int running;          /* atomic: a thread is inside vmm_vcpu_run() */
+    uint32_t stop_seen;   /* last vm->stop_gen this vCPU has reported */
+    int kick_pending;     /* atomic: vmm_vcpu_kick() not yet reported */
+    pthread_mutex_t thread_lock; /* guards thread/has_thread for signalling */
+    pthread_t thread;
+    bool has_thread;
+
+    struct vmm_cpuid_entry *cpuid;
+    uint32_t cpuid_count;
+
+    /* Written only by the running thread, read by anyone: relaxed atomics. */
+    uint64_t exits_total;
+    uint64_t exits[VMM_STAT_EXIT_COUNT];
+};
+
+struct vmm_vm {
+    int fd;
+    uint32_t platform;
+    uint32_t num_vcpus;
+    uint16_t hypercall_port;
+    int kick_signal; /* 0: none */
+    vmm_vcpu **vcpus;
+
+    struct vmm_memory memory;
+    struct vmm_range_map pio;  /* owner: vmm_device * */
+    struct vmm_range_map mmio; /* owner: vmm_device * */
+    vmm_device *devices_head, *devices_tail;
+
+    struct vmm_hypercall_entry *hypercalls; /* sorted by nr */
+    size_t hypercall_count, hypercall_capacity;
+
+    int running_vcpus;  /* atomic: vCPUs inside vmm_vcpu_run() */
+    uint32_t stop_gen;  /* atomic: bumped by every stop request */
+};
+
+/* Relaxed single-writer counter bump: a plain add, but tear-free for readers. */
+#define VMM_STAT_INC(field) \
+    __atomic_store_n(&(field), __atomic_load_n(&(field), __ATOMIC_RELAXED) + 1, __ATOMIC_RELAXED)
+
+/* -EBUSY with a sentence if any vCPU of @vm is running. */
+int vmm_vm_check_idle(const vmm_vm *vm, const char *caller);
+
+/* lib/vcpu: creation and teardown, used by vm.c. */
+int vmm_vcpu_create(vmm_vm *vm, uint32_t index, vmm_vcpu **out);
+void vmm_vcpu_free(vmm_vcpu *vcpu);
+/* Pull the vCPU out of KVM_RUN (immediate_exit + kick signal). */
+void vmm_vcpu_interrupt(vmm_vcpu *vcpu);
+/* Installs the no-op handler for @sig if its disposition is the default. */
+int vmm_kick_signal_install(int sig, const char *caller);
+
+/* lib/x86: the initial CPUID table of a new vCPU. */
+int vmm_x86_cpuid_init(vmm_vcpu *vcpu);
+
+/* lib/device: internal attach (no user-facing checks on the name prefix),
+ * and teardown of every device at VM destruction. */
+void vmm_devices_destroy_all(vmm_vm *vm);
+
+/* lib/dispatch: turn a KVM exit into callbacks. Returns 0 (consumed: resume
+ * the guest), VMM_UNHANDLED (fill *exit and return to the caller) or a
+ * negative errno from a callback (vmm_last_error() already names it). */
+int vmm_dispatch_pio(vmm_vcpu *vcpu);
+int vmm_dispatch_mmio(vmm_vcpu *vcpu);
+/* The doorbell device that serves hypercalls. */
+int vmm_hypercall_attach_doorbell(vmm_vm *vm);
+void vmm_hypercalls_free(vmm_vm *vm);
+
+#endif
