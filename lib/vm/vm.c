@@ -42,15 +42,16 @@ static int read_config(const struct vmm_vm_config *in, struct vmm_vm_config *out
     return 0;
 }
 
-static int validate_config(struct vmm_vm_config *c, uint32_t max_vcpus, const char *fn)
+/* Checks that need no KVM; the KVM vCPU limit is checked after probing. */
+static int validate_config(struct vmm_vm_config *c, const char *fn)
 {
     if (c->flags)
         return vmm_err(-EINVAL, "%s: unknown config flags 0x%x", fn, c->flags);
     if (c->platform != VMM_PLATFORM_NONE)
         return vmm_err(-EINVAL, "%s: unknown platform %u", fn, c->platform);
-    uint32_t limit = max_vcpus < VMM_MAX_VCPUS ? max_vcpus : VMM_MAX_VCPUS;
-    if (c->num_vcpus == 0 || c->num_vcpus > limit)
-        return vmm_err(-EINVAL, "%s: num_vcpus %u is outside 1..%u", fn, c->num_vcpus, limit);
+    if (c->num_vcpus == 0 || c->num_vcpus > VMM_MAX_VCPUS)
+        return vmm_err(-EINVAL, "%s: num_vcpus %u is outside 1..%u", fn, c->num_vcpus,
+                       VMM_MAX_VCPUS);
     if (c->hypercall_port > 0xfffc)
         return vmm_err(-EINVAL, "%s: hypercall_port 0x%x: the doorbell needs 4 ports below 0x10000",
                        fn, c->hypercall_port);
@@ -75,13 +76,16 @@ VMM_API int vmm_vm_create(const struct vmm_vm_config *cfg, vmm_vm **out)
     int r = read_config(cfg, &c, fn);
     if (r < 0)
         return r;
+    r = validate_config(&c, fn);
+    if (r < 0)
+        return r;
     const struct vmm_kvm_caps *caps;
     r = vmm_kvm_caps_get(&caps, fn);
     if (r < 0)
         return r;
-    r = validate_config(&c, caps->max_vcpus, fn);
-    if (r < 0)
-        return r;
+    if (c.num_vcpus > caps->max_vcpus)
+        return vmm_err(-EINVAL, "%s: num_vcpus %u, but this KVM allows %u", fn, c.num_vcpus,
+                       caps->max_vcpus);
     if (c.kick_signal) {
         r = vmm_kick_signal_install(c.kick_signal, fn);
         if (r < 0)
