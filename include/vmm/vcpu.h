@@ -114,9 +114,11 @@ enum vmm_cpu_mode {
     VMM_CPU_MODE_LONG = 3,      /**< 64-bit long mode, identity-mapped paging */
 };
 
-/** VMM_CPU_MODE_LONG only: run at CPL3 with user segments, user-accessible
- *  page tables and IOPL 3, so the guest can use port I/O (and the hypercall
- *  doorbell) without a kernel. */
+/** VMM_CPU_MODE_LONG only: run at CPL3 with user segments and
+ *  user-accessible page tables. IOPL stays 0, but the TSS's I/O permission
+ *  bitmap allows every port, so the guest can use port I/O (and the
+ *  hypercall doorbell) without a kernel, and cannot use CLI/STI. HLT at CPL3
+ *  faults: end such a guest with a port write. */
 #define VMM_CPU_MODE_F_USER (1u << 0)
 
 /**
@@ -125,9 +127,11 @@ enum vmm_cpu_mode {
  *
  * Layout the library writes at @c tables_gpa (PROTECTED and LONG): the GDT
  * at +0 (selectors 0x08 code64, 0x10 data, 0x18 code32, 0x23 user data,
- * 0x2b user code64, 0x30 TSS), the TSS at +0x100, and for LONG the PML4 at
- * +0x1000, the PDPT at +0x2000 and one page directory per GiB from +0x3000,
- * mapping [0, identity_map_size) with 2 MiB pages.
+ * 0x2b user code64, 0x30 TSS), the TSS at +0x100 followed by an I/O
+ * permission bitmap allowing every port (to +0x2169), and for LONG the PML4
+ * at +0x3000, the PDPT at +0x4000 and one page directory per GiB from
+ * +0x5000, mapping [0, identity_map_size) with 2 MiB pages. No IDT is set
+ * up: exceptions triple-fault (VMM_EXIT_SHUTDOWN) until the guest loads one.
  */
 struct vmm_cpu_mode_config {
     uint32_t struct_size; /**< sizeof(struct vmm_cpu_mode_config) */

@@ -19,7 +19,6 @@
 #define CR4_OSXMMEXCPT (1ull << 10)
 #define EFER_LME (1ull << 8)
 #define EFER_LMA (1ull << 10)
-#define RFLAGS_IOPL3 (3ull << 12)
 
 #define PTE_P (1ull << 0)
 #define PTE_RW (1ull << 1)
@@ -29,10 +28,13 @@
 /* Layout of the tables area (documented in struct vmm_cpu_mode_config). */
 #define GDT_OFFSET 0x0
 #define TSS_OFFSET 0x100
-#define TSS_LIMIT 0x67
-#define PML4_OFFSET 0x1000
-#define PDPT_OFFSET 0x2000
-#define PD_OFFSET 0x3000
+#define TSS_IOMAP_BASE 0x68 /* the I/O permission bitmap follows the 104-byte TSS */
+#define IOMAP_BYTES 0x2000   /* one bit per port, 65536 ports */
+/* The bitmap is followed by a 0xff byte (SDM vol. 1 §19.5.2). */
+#define TSS_LIMIT (TSS_IOMAP_BASE + IOMAP_BYTES)
+#define PML4_OFFSET 0x3000
+#define PDPT_OFFSET 0x4000
+#define PD_OFFSET 0x5000
 #define GDT_ENTRIES 8
 
 #define SEL_CODE64 0x08
@@ -117,11 +119,15 @@ static void write_gdt(uint8_t *tables, const struct vmm_segment *tss)
     gdt[SEL_TSS >> 3] = gdt_entry(tss);
     gdt[(SEL_TSS >> 3) + 1] = tss->base >> 32;
     memcpy(tables + GDT_OFFSET, gdt, sizeof(gdt));
-    /* TSS: all zero but the I/O map base, placed past the limit so there is
-     * no I/O permission bitmap (SDM vol. 3 §8.7 / §18.5.2). */
+    /* TSS: zero but for an I/O permission bitmap that allows every port.
+     * At CPL3 with IOPL 0 the CPU consults it (SDM vol. 1 §19.5.2), so a
+     * user-mode guest can use port I/O (and the hypercall doorbell) without
+     * IOPL 3, which would also hand it CLI/STI. Hosts that force IOPL to 0
+     * for native user-mode execution still honour the bitmap. */
     memset(tables + TSS_OFFSET, 0, TSS_LIMIT + 1);
-    uint16_t iomap_base = TSS_LIMIT + 1;
+    uint16_t iomap_base = TSS_IOMAP_BASE;
     memcpy(tables + TSS_OFFSET + 0x66, &iomap_base, sizeof(iomap_base));
+    tables[TSS_OFFSET + TSS_LIMIT] = 0xff;
 }
 
 /* Identity-maps [0, map) with 2 MiB pages. */
@@ -245,6 +251,6 @@ VMM_API int vmm_vcpu_set_cpu_mode(vmm_vcpu *vcpu, const struct vmm_cpu_mode_conf
     r = vmm_vcpu_get_regs(vcpu, &regs);
     if (r < 0)
         return r;
-    regs.rflags = 2 | ((c.flags & VMM_CPU_MODE_F_USER) ? RFLAGS_IOPL3 : 0);
+    regs.rflags = 2; /* IOPL 0, interrupts off */
     return vmm_vcpu_set_regs(vcpu, &regs);
 }

@@ -80,12 +80,12 @@ static void test_cpu_mode_config_is_validated(void **state)
     assert_int_equal(vmm_cpu_mode_tables_size(VMM_CPU_MODE_REAL, 0, &size), 0);
     assert_int_equal(size, 0);
     assert_int_equal(vmm_cpu_mode_tables_size(VMM_CPU_MODE_PROTECTED, 0, &size), 0);
-    assert_int_equal(size, 0x1000);
-    /* Default 4 GiB: GDT page, PML4, PDPT and four page directories. */
+    assert_int_equal(size, 0x3000);
+    /* Default 4 GiB: GDT+TSS+I/O bitmap, PML4, PDPT and four page directories. */
     assert_int_equal(vmm_cpu_mode_tables_size(VMM_CPU_MODE_LONG, 0, &size), 0);
-    assert_int_equal(size, 0x7000);
+    assert_int_equal(size, 0x9000);
     assert_int_equal(vmm_cpu_mode_tables_size(VMM_CPU_MODE_LONG, 2 << 20, &size), 0);
-    assert_int_equal(size, 0x4000);
+    assert_int_equal(size, 0x6000);
     assert_int_equal(vmm_cpu_mode_tables_size(VMM_CPU_MODE_LONG, 3 << 20, &size), -EINVAL);
     assert_int_equal(vmm_cpu_mode_tables_size(VMM_CPU_MODE_LONG, 513ull << 30, &size), -EINVAL);
     assert_int_equal(vmm_cpu_mode_tables_size(9, 0, &size), -EINVAL);
