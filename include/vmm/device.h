@@ -77,8 +77,9 @@ struct vmm_device_ops {
  * @brief Attach a device model to a VM. It claims no addresses until mapped.
  * @param ops  Copied (name included).
  * @param user Handed to every callback; ownership passes to the device: its
- *        destroy callback runs exactly once, even if attaching fails (except
- *        for -EINVAL on NULL @p vm/@p ops/@p out, where nothing is taken).
+ *        destroy callback runs exactly once, even if attaching fails; the
+ *        exceptions are a NULL @p vm/@p ops/@p out or an @p ops whose
+ *        struct_size is too small to hold destroy, where nothing is taken.
  * @param[out] out Receives the device, owned by the VM.
  * @return 0; -EINVAL (bad ops: struct_size, flags, name); -EBUSY (running);
  *         -ENOMEM.

@@ -41,15 +41,17 @@ struct vmm_vm_config {
     uint32_t platform;    /**< an enum vmm_platform value */
     uint32_t num_vcpus;   /**< 1 .. VMM_MAX_VCPUS; vCPUs are created with the VM */
     /** Base of the 4-port hypercall doorbell [port, port+4), or 0 for no
-     *  hypercalls. Default VMM_HYPERCALL_PORT_DEFAULT. */
+     *  hypercalls. Default VMM_HYPERCALL_PORT_DEFAULT. At most 0xfffc. */
     uint16_t hypercall_port;
     uint16_t reserved0; /**< must be 0 */
     /**
      * Signal the library may use to pull a vCPU thread out of the guest
      * (vmm_vcpu_kick(), vmm_vm_stop()). 0 picks the default, SIGRTMAX - 1;
      * VMM_KICK_SIGNAL_NONE uses none. The library installs an empty handler
-     * for it only if the signal's disposition is SIG_DFL. The signal must not
-     * be blocked in threads that call vmm_vcpu_run().
+     * (process-wide, without SA_RESTART) only if the signal's disposition is
+     * SIG_DFL or SIG_IGN; a handler the application installed is left alone
+     * and interrupts KVM_RUN just as well. The signal must not be blocked in
+     * threads that call vmm_vcpu_run() (library threads unblock it).
      */
     int32_t kick_signal;
 };
@@ -73,7 +75,11 @@ VMM_API void vmm_vm_config_init(struct vmm_vm_config *cfg);
  *            version 1 of the struct and at most what this library knows
  *            (larger sizes are accepted only if the extra bytes are zero).
  * @param[out] out Receives the VM; the caller owns it and frees it with
- *            vmm_vm_destroy().
+ *            vmm_vm_destroy(). Untouched on failure.
+ *
+ * Guest physical [0xfffbc000, 0xfffc0000) is reserved for KVM's real-mode
+ * TSS and identity map (KVM_SET_TSS_ADDR) on hosts that need it: do not put
+ * RAM there.
  * @return 0; -EINVAL for a bad config (unknown flag, platform, vCPU count,
  *         struct_size); -ENODEV/-EACCES if /dev/kvm cannot be opened;
  *         another negative errno if KVM refuses. Nothing is leaked on error.
