@@ -31,7 +31,7 @@ struct vmm_io {
     uint32_t len;     /**< 1, 2 or 4 (PIO); 1, 2, 4 or 8 (MMIO) */
     uint8_t is_write; /**< VMM_IO_WRITE or VMM_IO_READ */
     uint8_t space;    /**< an enum vmm_space value */
-    uint16_t reserved0;
+    uint16_t reserved0; /**< 0 */
 };
 
 /**
@@ -129,9 +129,11 @@ VMM_API vmm_vm *vmm_device_vm(const vmm_device *dev);
 /** Per-device access counts. */
 struct vmm_device_stats {
     uint32_t struct_size; /**< set by the caller: sizeof(struct vmm_device_stats) */
-    uint32_t reserved0;
-    uint64_t pio_reads, pio_writes;   /**< callback invocations (one per REP element) */
+    uint32_t reserved0;   /**< 0 */
+    /** Callback invocations (one per REP element). @{ */
+    uint64_t pio_reads, pio_writes;
     uint64_t mmio_reads, mmio_writes;
+    /** @} */
     uint64_t errors;      /**< callbacks that returned a negative errno */
     uint64_t unhandled;   /**< callbacks that returned VMM_UNHANDLED */
 };

@@ -40,7 +40,7 @@ struct vmm_exit {
     uint32_t reason;     /**< an enum vmm_exit_reason value */
     uint32_t vcpu_index; /**< which vCPU (index as in vmm_vm_get_vcpu()) */
     int32_t error;       /**< VMM_EXIT_DEVICE_ERROR: the callback's negative errno */
-    uint32_t reserved0;
+    uint32_t reserved0;  /**< 0 */
     union {
         /** VMM_EXIT_PIO. For a guest read (IN/INS), write @c size * @c count
          *  bytes to @c data before the next vmm_vcpu_run(); it is pre-filled

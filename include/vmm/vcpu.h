@@ -20,36 +20,49 @@ extern "C" {
 
 /** General-purpose registers, instruction pointer and flags. */
 struct vmm_regs {
+    /** General-purpose registers, named as in 64-bit mode. @{ */
     uint64_t rax, rbx, rcx, rdx, rsi, rdi, rsp, rbp;
     uint64_t r8, r9, r10, r11, r12, r13, r14, r15;
-    uint64_t rip, rflags;
+    /** @} */
+    uint64_t rip;    /**< instruction pointer */
+    uint64_t rflags; /**< flags; bit 1 always reads as 1 */
 };
 
 /** One segment register, hidden part included (Intel SDM vol. 3 §3.4). */
 struct vmm_segment {
-    uint64_t base;
+    uint64_t base;     /**< linear base address */
     uint32_t limit;    /**< byte-granular limit (already scaled if g = 1) */
-    uint16_t selector;
+    uint16_t selector; /**< visible selector */
     uint8_t type;      /**< 4-bit descriptor type */
+    /** Descriptor bits, 0 or 1 each (dpl: 0-3): present, privilege level,
+     *  default size, system (0) / code-data (1), 64-bit code, granularity,
+     *  available. @{ */
     uint8_t present, dpl, db, s, l, g, avl;
+    /** @} */
     uint8_t unusable;  /**< 1 for a null/unusable segment */
-    uint8_t reserved0;
+    uint8_t reserved0; /**< must be 0 */
 };
 
 /** A descriptor-table register (GDTR, IDTR). */
 struct vmm_dtable {
-    uint64_t base;
-    uint16_t limit;
-    uint16_t reserved0[3];
+    uint64_t base;          /**< linear base address */
+    uint16_t limit;         /**< size in bytes minus 1 */
+    uint16_t reserved0[3];  /**< must be 0 */
 };
 
 /** Segment, control and system registers. */
 struct vmm_sregs {
+    /** Segment registers, task register and LDT register. @{ */
     struct vmm_segment cs, ds, es, fs, gs, ss, tr, ldt;
+    /** @} */
+    /** Descriptor-table registers. @{ */
     struct vmm_dtable gdt, idt;
+    /** @} */
+    /** Control registers. @{ */
     uint64_t cr0, cr2, cr3, cr4, cr8;
-    uint64_t efer;
-    uint64_t apic_base;
+    /** @} */
+    uint64_t efer;      /**< extended feature enable MSR (0xc0000080) */
+    uint64_t apic_base; /**< APIC base MSR (0x1b) */
 };
 
 /** Names for vmm_vcpu_get_reg()/vmm_vcpu_set_reg(). */
@@ -176,11 +189,13 @@ VMM_API int vmm_vcpu_set_cpu_mode(vmm_vcpu *vcpu,
 
 /** One CPUID leaf as the guest sees it (function/index = EAX/ECX input). */
 struct vmm_cpuid_entry {
-    uint32_t function;
-    uint32_t index;
+    uint32_t function; /**< leaf: EAX input */
+    uint32_t index;    /**< sub-leaf: ECX input (when flags says it matters) */
     uint32_t flags; /**< 1 if the leaf depends on index (KVM_CPUID_FLAG_SIGNIFCANT_INDEX) */
+    /** Output registers. @{ */
     uint32_t eax, ebx, ecx, edx;
-    uint32_t reserved0;
+    /** @} */
+    uint32_t reserved0; /**< must be 0 */
 };
 
 /**

@@ -165,7 +165,7 @@ enum vmm_stat_exit {
 /** Per-VM exit counts, summed over vCPUs. */
 struct vmm_vm_stats {
     uint32_t struct_size; /**< set by the caller: sizeof(struct vmm_vm_stats) */
-    uint32_t reserved0;
+    uint32_t reserved0;   /**< 0 */
     uint64_t exits_total; /**< every return from KVM_RUN */
     /** Indexed by enum vmm_stat_exit; entries past VMM_STAT_EXIT_COUNT are 0. */
     uint64_t exits[32];

@@ -2,6 +2,7 @@
 #include "core/error.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -21,6 +22,8 @@ VMM_API const char *vmm_strerror(int err)
         return "Success";
     if (err == VMM_UNHANDLED)
         return "Unhandled (the access goes back to the caller)";
+    if (err == INT_MIN)
+        return "Unknown error"; /* -INT_MIN does not exist */
     if (err < 0)
         err = -err;
     /* strerror() is not guaranteed thread-safe; strerrordesc_np() returns a
