@@ -1,0 +1,62 @@
+#!/bin/sh
+# Quick start, part 2: build libvmm and run the whole test suite.
+# On a fresh Debian 12 machine, as root:  ./scripts/test.sh
+#
+#  1. build/ (-Dwerror=true): `meson test` runs every suite: unit,
+#     integration, examples, abi (abidiff against tests/abi/libvmm.abi),
+#     install (pkg-config) and docs (Doxygen, zero warnings); then the HTML
+#     reference is built (`meson compile -C build docs`).
+#  2. build-asan/ (-Db_sanitize=address,undefined): the unit, integration and
+#     examples suites again under AddressSanitizer (leak checking on) and
+#     UndefinedBehaviorSanitizer (any report fails the test).
+#
+# Exits non-zero if any step failed; the summary at the end lists them.
+set -u
+cd "$(dirname "$0")/.." || exit 1
+. scripts/common.sh
+
+need_packages meson ninja-build gcc libc6-dev pkg-config libcmocka-dev \
+              doxygen abigail-tools valgrind
+check_kvm || true
+
+failed=
+run() {
+    # run NAME COMMAND...: run a step, remember it if it fails.
+    name=$1
+    shift
+    step "$name"
+    if ! "$@"; then
+        failed="$failed
+    - $name"
+    fi
+}
+
+if step "Configuring build/" && setup build -Dwerror=true -Ddocs=enabled -Dabi_check=enabled &&
+   step "Building build/" && meson compile -C build; then
+    run "meson test (all suites)" meson test -C build --print-errorlogs
+    run "Doxygen HTML reference (build/docs/html)" meson compile -C build docs
+else
+    failed="$failed
+    - configure/build of build/"
+fi
+
+if step "Configuring build-asan/ (ASan + UBSan)" &&
+   setup build-asan -Dwerror=true -Db_sanitize=address,undefined -Db_lundef=false \
+         -Ddocs=disabled -Dabi_check=disabled &&
+   step "Building build-asan/" && meson compile -C build-asan; then
+    run "meson test under ASan/UBSan (unit, integration, examples)" \
+        env ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+        meson test -C build-asan --suite unit --suite integration --suite examples \
+        --print-errorlogs
+else
+    failed="$failed
+    - configure/build of build-asan/"
+fi
+
+step "Done"
+if [ -n "$failed" ]; then
+    echo "FAILED steps:$failed"
+    echo "Logs: build/meson-logs/testlog.txt, build-asan/meson-logs/testlog.txt"
+    exit 1
+fi
+echo "All steps passed."
