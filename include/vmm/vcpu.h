@@ -7,6 +7,14 @@
  * it. Functions here must not be called on a vCPU while another thread runs
  * it, except vmm_vcpu_kick(). Register functions are also valid inside that
  * vCPU's own device callbacks.
+ *
+ * Registers during a guest read: while an IN or MMIO read is in flight (in
+ * its device callback, or returned to the caller as VMM_EXIT_PIO/MMIO), the
+ * instruction has not completed: RIP points at it and its destination
+ * register holds the old value. General registers written then are applied
+ * after the read completes, on top of its result, so a callback may both
+ * answer a read and change other registers (KVM would otherwise drop the
+ * read). vmm_vcpu_get_regs() shows such pending writes.
  */
 #ifndef VMM_VCPU_H
 #define VMM_VCPU_H

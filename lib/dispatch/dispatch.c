@@ -64,6 +64,7 @@ int vmm_dispatch_pio(vmm_vcpu *vcpu)
                        (unsigned long long)offset);
     }
     uint8_t *data = (uint8_t *)run + offset;
+    vcpu->read_pending = !is_write;
     if (!is_write)
         memset(data, 0xff, (size_t)size * count); /* open bus unless someone answers */
     uint16_t port = run->io.port;
@@ -86,6 +87,7 @@ int vmm_dispatch_mmio(vmm_vcpu *vcpu)
     if (len == 0 || len > sizeof(run->mmio.data))
         return vmm_err(-EPROTO, "vCPU %u: KVM reported MMIO of %u bytes", vcpu->index, len);
     uint64_t gpa = run->mmio.phys_addr;
+    vcpu->read_pending = !run->mmio.is_write;
     if (!run->mmio.is_write)
         memset(run->mmio.data, 0xff, len);
     const struct vmm_range *r = vmm_range_map_find(&vcpu->vm->mmio, gpa);

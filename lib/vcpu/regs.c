@@ -21,27 +21,100 @@ _Static_assert(sizeof(struct vmm_dtable) == sizeof(struct kvm_dtable), "dtable")
 _Static_assert(offsetof(struct vmm_sregs, apic_base) == offsetof(struct kvm_sregs, apic_base),
                "sregs prefix mirrors kvm_sregs");
 
-VMM_API int vmm_vcpu_get_regs(vmm_vcpu *vcpu, struct vmm_regs *regs)
+#define NUM_REG_FIELDS (sizeof(struct vmm_regs) / sizeof(uint64_t))
+_Static_assert(NUM_REG_FIELDS <= 32, "deferred_mask has a bit per field");
+
+static int kvm_get_regs(vmm_vcpu *vcpu, struct vmm_regs *regs, const char *fn)
 {
-    if (!vcpu || !regs)
-        return vmm_err(-EINVAL, "vmm_vcpu_get_regs: vcpu and regs must not be NULL");
     struct kvm_regs k;
-    int r = vmm_kvm_ioctl(vcpu->fd, KVM_GET_REGS, &k, "vmm_vcpu_get_regs: KVM_GET_REGS");
+    int r = vmm_kvm_ioctl(vcpu->fd, KVM_GET_REGS, &k, fn);
     if (r < 0)
         return r;
     memcpy(regs, &k, sizeof(k));
     return 0;
 }
 
-VMM_API int vmm_vcpu_set_regs(vmm_vcpu *vcpu, const struct vmm_regs *regs)
+static int kvm_set_regs(vmm_vcpu *vcpu, const struct vmm_regs *regs, const char *fn)
 {
-    if (!vcpu || !regs)
-        return vmm_err(-EINVAL, "vmm_vcpu_set_regs: vcpu and regs must not be NULL");
     struct kvm_regs k;
     memcpy(&k, regs, sizeof(k));
     k.rflags |= 2; /* bit 1 is reserved and always set (SDM vol. 1 §3.4.3) */
-    int r = vmm_kvm_ioctl(vcpu->fd, KVM_SET_REGS, &k, "vmm_vcpu_set_regs: KVM_SET_REGS");
+    int r = vmm_kvm_ioctl(vcpu->fd, KVM_SET_REGS, &k, fn);
     return r < 0 ? r : 0;
+}
+
+/* Lays the deferred writes over registers read from KVM. */
+static void overlay_deferred(const vmm_vcpu *vcpu, struct vmm_regs *regs)
+{
+    const uint64_t *from = (const uint64_t *)&vcpu->deferred;
+    uint64_t *to = (uint64_t *)regs;
+    for (unsigned i = 0; i < NUM_REG_FIELDS; i++)
+        if (vcpu->deferred_mask & (1u << i))
+            to[i] = from[i];
+}
+
+VMM_API int vmm_vcpu_get_regs(vmm_vcpu *vcpu, struct vmm_regs *regs)
+{
+    if (!vcpu || !regs)
+        return vmm_err(-EINVAL, "vmm_vcpu_get_regs: vcpu and regs must not be NULL");
+    int r = kvm_get_regs(vcpu, regs, "vmm_vcpu_get_regs: KVM_GET_REGS");
+    if (r == 0 && vcpu->read_pending)
+        overlay_deferred(vcpu, regs);
+    return r;
+}
+
+VMM_API int vmm_vcpu_set_regs(vmm_vcpu *vcpu, const struct vmm_regs *regs)
+{
+    static const char fn[] = "vmm_vcpu_set_regs: KVM_SET_REGS";
+    if (!vcpu || !regs)
+        return vmm_err(-EINVAL, "vmm_vcpu_set_regs: vcpu and regs must not be NULL");
+    if (!vcpu->read_pending)
+        return kvm_set_regs(vcpu, regs, fn);
+    /* Keep what differs from KVM's state for after the read completes. */
+    struct vmm_regs now;
+    int r = kvm_get_regs(vcpu, &now, fn);
+    if (r < 0)
+        return r;
+    const uint64_t *want = (const uint64_t *)regs, *have = (const uint64_t *)&now;
+    uint64_t *keep = (uint64_t *)&vcpu->deferred;
+    vcpu->deferred_mask = 0;
+    for (unsigned i = 0; i < NUM_REG_FIELDS; i++) {
+        if (want[i] != have[i]) {
+            keep[i] = want[i];
+            vcpu->deferred_mask |= 1u << i;
+        }
+    }
+    return 0;
+}
+
+int vmm_vcpu_complete_read(vmm_vcpu *vcpu)
+{
+    vcpu->read_pending = false;
+    if (!vcpu->deferred_mask)
+        return 0; /* the next KVM_RUN completes it */
+    /* api.rst (kvm_run::immediate_exit): KVM_RUN with immediate_exit set
+     * finishes the pending operation and returns -EINTR without running
+     * further guest instructions. */
+    struct kvm_run *run = vcpu->run;
+    __atomic_store_n(&run->immediate_exit, 1, __ATOMIC_SEQ_CST);
+    int r = vmm_kvm_run(vcpu->fd);
+    __atomic_store_n(&run->immediate_exit, 0, __ATOMIC_SEQ_CST);
+    if (r == 0) {
+        /* Completing it took the guest to a new exit (another round of a
+         * REP INS): keep the writes until that one completes. */
+        vcpu->read_pending = true;
+        return 1;
+    }
+    if (r != -EINTR)
+        return vmm_err(r, "vmm_vcpu_run: completing a read on vCPU %u failed: %s", vcpu->index,
+                       vmm_strerror(r));
+    struct vmm_regs regs;
+    r = kvm_get_regs(vcpu, &regs, "vmm_vcpu_run: KVM_GET_REGS");
+    if (r < 0)
+        return r;
+    overlay_deferred(vcpu, &regs);
+    vcpu->deferred_mask = 0;
+    return kvm_set_regs(vcpu, &regs, "vmm_vcpu_run: KVM_SET_REGS");
 }
 
 VMM_API int vmm_vcpu_get_sregs(vmm_vcpu *vcpu, struct vmm_sregs *sregs)

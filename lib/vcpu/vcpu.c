@@ -154,20 +154,32 @@ static bool take_request(vmm_vcpu *vcpu, struct vmm_exit *exit)
 static int run_loop(vmm_vcpu *vcpu, struct vmm_exit *exit)
 {
     struct kvm_run *run = vcpu->run;
+    /* 1 when completing a read already produced the next exit. */
+    int have_exit = 0;
+    if (vcpu->read_pending) {
+        /* The caller answered an unhandled read; finish it first. */
+        have_exit = vmm_vcpu_complete_read(vcpu);
+        if (have_exit < 0)
+            return have_exit;
+    }
     for (;;) {
-        if (take_request(vcpu, exit))
-            return 0;
-        int r = vmm_kvm_run(vcpu->fd);
-        if (r < 0) {
-            if (r == -EINTR || r == -EAGAIN) {
-                /* A kick or stray signal: clear the latch, look at requests. */
-                __atomic_store_n(&run->immediate_exit, 0, __ATOMIC_SEQ_CST);
-                VMM_STAT_INC(vcpu->exits[VMM_STAT_EXIT_INTR]);
-                continue;
+        int r;
+        if (!have_exit) {
+            if (take_request(vcpu, exit))
+                return 0;
+            r = vmm_kvm_run(vcpu->fd);
+            if (r < 0) {
+                if (r == -EINTR || r == -EAGAIN) {
+                    /* A kick or stray signal: clear the latch, look at requests. */
+                    __atomic_store_n(&run->immediate_exit, 0, __ATOMIC_SEQ_CST);
+                    VMM_STAT_INC(vcpu->exits[VMM_STAT_EXIT_INTR]);
+                    continue;
+                }
+                return vmm_err(r, "vmm_vcpu_run: KVM_RUN on vCPU %u failed: %s", vcpu->index,
+                               vmm_strerror(r));
             }
-            return vmm_err(r, "vmm_vcpu_run: KVM_RUN on vCPU %u failed: %s", vcpu->index,
-                           vmm_strerror(r));
         }
+        have_exit = 0;
         VMM_STAT_INC(vcpu->exits_total);
         uint32_t reason = run->exit_reason;
         VMM_STAT_INC(vcpu->exits[stat_of(reason)]);
@@ -179,8 +191,14 @@ static int run_loop(vmm_vcpu *vcpu, struct vmm_exit *exit)
             continue;
         else
             r = VMM_UNHANDLED;
-        if (r == 0)
+        if (r == 0) {
+            if (vcpu->read_pending) {
+                have_exit = vmm_vcpu_complete_read(vcpu);
+                if (have_exit < 0)
+                    return have_exit;
+            }
             continue;
+        }
         if (r < 0) {
             exit->reason = VMM_EXIT_DEVICE_ERROR;
             exit->error = r;

@@ -44,6 +44,16 @@ struct vmm_vcpu {
     pthread_t thread;
     bool has_thread;
 
+    /* An IN or MMIO read is waiting for the next KVM_RUN to complete it.
+     * KVM_SET_REGS before then loses the read value (api.rst, KVM_RUN: "the
+     * corresponding operations are complete only after userspace has
+     * re-entered the kernel"), so register writes made meanwhile are kept
+     * here, as the fields that differ from KVM's state, and applied once the
+     * access has completed. */
+    bool read_pending;
+    uint32_t deferred_mask;      /* bit i: field i of struct vmm_regs */
+    struct vmm_regs deferred;
+
     struct vmm_cpuid_entry *cpuid;
     uint32_t cpuid_count;
 
@@ -86,6 +96,12 @@ void vmm_vcpu_free(vmm_vcpu *vcpu);
 void vmm_vcpu_interrupt(vmm_vcpu *vcpu);
 /* Installs the no-op handler for @sig if its disposition is the default. */
 int vmm_kick_signal_install(int sig, const char *caller);
+
+/* lib/vcpu/regs.c: finish a pending read (see read_pending) and apply the
+ * register writes deferred behind it. Returns 0, a negative errno, or 1 if
+ * completing it produced a new exit (a REP INS that needs another round),
+ * which the caller must dispatch; deferred writes then stay pending. */
+int vmm_vcpu_complete_read(vmm_vcpu *vcpu);
 
 /* lib/x86: the initial CPUID table of a new vCPU. */
 int vmm_x86_cpuid_init(vmm_vcpu *vcpu);
