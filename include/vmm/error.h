@@ -58,8 +58,10 @@ typedef void (*vmm_log_fn)(int level, const char *msg, void *user);
  * @param user      Passed to @p fn; borrowed until replaced.
  * @param max_level Most verbose enum vmm_log_level delivered.
  * @return 0, or -EINVAL if @p max_level is not a vmm_log_level.
- * Thread-safe, but a message being delivered concurrently may still reach
- * the previous callback.
+ * Thread-safe. Waits for deliveries in progress on other threads: once it
+ * returns, the previous callback is not running and will not be called
+ * again, so its @p user may be freed. Must not be called from inside the
+ * log callback (it would wait for itself).
  */
 VMM_API int vmm_set_log_callback(vmm_log_fn fn, void *user, int max_level);
 

@@ -45,7 +45,7 @@ struct vmm_exit {
         /** VMM_EXIT_PIO. For a guest read (IN/INS), write @c size * @c count
          *  bytes to @c data before the next vmm_vcpu_run(); it is pre-filled
          *  with 0xff (open bus). */
-        struct {
+        struct vmm_exit_pio {
             uint16_t port;    /**< first port accessed */
             uint8_t size;     /**< 1, 2 or 4 bytes per element */
             uint8_t is_write; /**< VMM_IO_WRITE (OUT/OUTS) or VMM_IO_READ */
@@ -54,31 +54,31 @@ struct vmm_exit {
         } pio;
         /** VMM_EXIT_MMIO. For a read, write @c len bytes to @c data before
          *  the next vmm_vcpu_run(); it is pre-filled with 0xff. */
-        struct {
+        struct vmm_exit_mmio {
             uint64_t gpa;     /**< guest physical address */
             uint8_t *data;    /**< len bytes */
             uint32_t len;     /**< 1, 2, 4 or 8 */
             uint8_t is_write; /**< VMM_IO_WRITE or VMM_IO_READ */
         } mmio;
         /** VMM_EXIT_INTERNAL_ERROR (KVM_EXIT_INTERNAL_ERROR). */
-        struct {
+        struct vmm_exit_internal {
             uint32_t suberror; /**< KVM_INTERNAL_ERROR_* */
             uint32_t ndata;    /**< valid entries of data (at most 4 copied) */
             uint64_t data[4];
         } internal;
         /** VMM_EXIT_FAIL_ENTRY (KVM_EXIT_FAIL_ENTRY). */
-        struct {
+        struct vmm_exit_fail_entry {
             uint64_t hardware_reason; /**< VMX/SVM exit qualification */
             uint32_t cpu;             /**< host CPU */
         } fail_entry;
         /** VMM_EXIT_SYSTEM_EVENT (KVM_EXIT_SYSTEM_EVENT). */
-        struct {
+        struct vmm_exit_system_event {
             uint32_t type;  /**< KVM_SYSTEM_EVENT_* */
             uint32_t ndata; /**< valid entries of data (at most 4 copied) */
             uint64_t data[4];
         } system_event;
         /** VMM_EXIT_UNKNOWN. */
-        struct {
+        struct vmm_exit_unknown {
             uint32_t kvm_reason; /**< the raw KVM_EXIT_* value */
         } unknown;
         uint64_t reserved[12]; /**< room for growth; keeps the size fixed */

@@ -10,7 +10,10 @@
 
 static __thread char last_error[256];
 
-static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
+/* Delivery holds the read side for the whole callback, so once
+ * vmm_set_log_callback() (the write side) returns, the old callback is no
+ * longer running anywhere and its user data may be freed. */
+static pthread_rwlock_t log_lock = PTHREAD_RWLOCK_INITIALIZER;
 static vmm_log_fn log_fn;
 static void *log_user;
 /* Read without the lock on every message as a cheap "is anyone listening". */
@@ -41,13 +44,10 @@ static void deliver(int level, const char *msg)
 {
     if (__atomic_load_n(&log_max_level, __ATOMIC_RELAXED) < level)
         return;
-    pthread_mutex_lock(&log_lock);
-    vmm_log_fn fn = log_fn;
-    void *user = log_user;
-    int max = log_max_level;
-    pthread_mutex_unlock(&log_lock);
-    if (fn && level <= max)
-        fn(level, msg, user);
+    pthread_rwlock_rdlock(&log_lock);
+    if (log_fn && level <= log_max_level)
+        log_fn(level, msg, log_user);
+    pthread_rwlock_unlock(&log_lock);
 }
 
 int vmm_err(int err, const char *fmt, ...)
@@ -82,10 +82,10 @@ VMM_API int vmm_set_log_callback(vmm_log_fn fn, void *user, int max_level)
     if (max_level < VMM_LOG_ERROR || max_level > VMM_LOG_DEBUG)
         return vmm_err(-EINVAL, "vmm_set_log_callback: max_level %d is not a vmm_log_level (0-3)",
                        max_level);
-    pthread_mutex_lock(&log_lock);
+    pthread_rwlock_wrlock(&log_lock);
     log_fn = fn;
     log_user = user;
     __atomic_store_n(&log_max_level, fn ? max_level : -1, __ATOMIC_RELAXED);
-    pthread_mutex_unlock(&log_lock);
+    pthread_rwlock_unlock(&log_lock);
     return 0;
 }
