@@ -1,0 +1,356 @@
+/*
+ * layout.c - print the C ABI facts of the public libvmm headers, one per
+ * line, so that language bindings (bindings/python, bindings/rust) can check
+ * their hand-written mirrors against what the C compiler sees.
+ *
+ * Build: cc -I include bindings/layout/layout.c -o layout   (no -lvmm needed:
+ * functions are only named, never called or referenced)
+ *
+ * Output format (one fact per line, fields separated by one space):
+ *   struct <name> size <bytes>
+ *   field <struct>.<field> offset <bytes> size <bytes>
+ *   const <NAME> <decimal value>
+ *   function <name>
+ * Nested members of the anonymous union in struct vmm_exit are named
+ * vmm_exit.<member>.<field> and their offsets are from the start of
+ * struct vmm_exit; the union members themselves (vmm_exit.pio, ...) are
+ * listed too. Array fields are listed once with the size of the whole array.
+ *
+ * Keep this file in step with the headers in include/vmm: bindings/python's layout
+ * test also cross-checks the function list against the headers and
+ * `nm -D libvmm.so`, and every struct size catches a field missing here.
+ */
+#include <stddef.h>
+#include <stdio.h>
+#include <vmm/vmm.h>
+
+#define STRUCT(s) printf("struct %s size %zu\n", #s, sizeof(struct s))
+#define FIELD(s, f)                                                    \
+    printf("field %s.%s offset %zu size %zu\n", #s, #f,                \
+           offsetof(struct s, f), sizeof(((struct s *)0)->f))
+#define CONST(c) printf("const %s %lld\n", #c, (long long)(c))
+/* sizeof(&fn) checks that the header declares fn without referencing it. */
+#define FUNCTION(fn) ((void)sizeof(&fn), printf("function %s\n", #fn))
+
+static void structs(void)
+{
+    /* device.h */
+    STRUCT(vmm_io);
+    FIELD(vmm_io, addr);
+    FIELD(vmm_io, offset);
+    FIELD(vmm_io, data);
+    FIELD(vmm_io, len);
+    FIELD(vmm_io, is_write);
+    FIELD(vmm_io, space);
+    FIELD(vmm_io, reserved0);
+
+    STRUCT(vmm_device_ops);
+    FIELD(vmm_device_ops, struct_size);
+    FIELD(vmm_device_ops, flags);
+    FIELD(vmm_device_ops, name);
+    FIELD(vmm_device_ops, pio);
+    FIELD(vmm_device_ops, mmio);
+    FIELD(vmm_device_ops, save);
+    FIELD(vmm_device_ops, restore);
+    FIELD(vmm_device_ops, reset);
+    FIELD(vmm_device_ops, destroy);
+
+    STRUCT(vmm_device_stats);
+    FIELD(vmm_device_stats, struct_size);
+    FIELD(vmm_device_stats, reserved0);
+    FIELD(vmm_device_stats, pio_reads);
+    FIELD(vmm_device_stats, pio_writes);
+    FIELD(vmm_device_stats, mmio_reads);
+    FIELD(vmm_device_stats, mmio_writes);
+    FIELD(vmm_device_stats, errors);
+    FIELD(vmm_device_stats, unhandled);
+
+    /* exit.h */
+    STRUCT(vmm_exit);
+    FIELD(vmm_exit, reason);
+    FIELD(vmm_exit, vcpu_index);
+    FIELD(vmm_exit, error);
+    FIELD(vmm_exit, reserved0);
+    FIELD(vmm_exit, pio);
+    FIELD(vmm_exit, pio.port);
+    FIELD(vmm_exit, pio.size);
+    FIELD(vmm_exit, pio.is_write);
+    FIELD(vmm_exit, pio.count);
+    FIELD(vmm_exit, pio.data);
+    FIELD(vmm_exit, mmio);
+    FIELD(vmm_exit, mmio.gpa);
+    FIELD(vmm_exit, mmio.data);
+    FIELD(vmm_exit, mmio.len);
+    FIELD(vmm_exit, mmio.is_write);
+    FIELD(vmm_exit, internal);
+    FIELD(vmm_exit, internal.suberror);
+    FIELD(vmm_exit, internal.ndata);
+    FIELD(vmm_exit, internal.data);
+    FIELD(vmm_exit, fail_entry);
+    FIELD(vmm_exit, fail_entry.hardware_reason);
+    FIELD(vmm_exit, fail_entry.cpu);
+    FIELD(vmm_exit, system_event);
+    FIELD(vmm_exit, system_event.type);
+    FIELD(vmm_exit, system_event.ndata);
+    FIELD(vmm_exit, system_event.data);
+    FIELD(vmm_exit, unknown);
+    FIELD(vmm_exit, unknown.kvm_reason);
+    FIELD(vmm_exit, reserved);
+
+    /* hypercall.h */
+    STRUCT(vmm_hypercall);
+    FIELD(vmm_hypercall, nr);
+    FIELD(vmm_hypercall, args);
+
+    /* vcpu.h */
+    STRUCT(vmm_regs);
+    FIELD(vmm_regs, rax);
+    FIELD(vmm_regs, rbx);
+    FIELD(vmm_regs, rcx);
+    FIELD(vmm_regs, rdx);
+    FIELD(vmm_regs, rsi);
+    FIELD(vmm_regs, rdi);
+    FIELD(vmm_regs, rsp);
+    FIELD(vmm_regs, rbp);
+    FIELD(vmm_regs, r8);
+    FIELD(vmm_regs, r9);
+    FIELD(vmm_regs, r10);
+    FIELD(vmm_regs, r11);
+    FIELD(vmm_regs, r12);
+    FIELD(vmm_regs, r13);
+    FIELD(vmm_regs, r14);
+    FIELD(vmm_regs, r15);
+    FIELD(vmm_regs, rip);
+    FIELD(vmm_regs, rflags);
+
+    STRUCT(vmm_segment);
+    FIELD(vmm_segment, base);
+    FIELD(vmm_segment, limit);
+    FIELD(vmm_segment, selector);
+    FIELD(vmm_segment, type);
+    FIELD(vmm_segment, present);
+    FIELD(vmm_segment, dpl);
+    FIELD(vmm_segment, db);
+    FIELD(vmm_segment, s);
+    FIELD(vmm_segment, l);
+    FIELD(vmm_segment, g);
+    FIELD(vmm_segment, avl);
+    FIELD(vmm_segment, unusable);
+    FIELD(vmm_segment, reserved0);
+
+    STRUCT(vmm_dtable);
+    FIELD(vmm_dtable, base);
+    FIELD(vmm_dtable, limit);
+    FIELD(vmm_dtable, reserved0);
+
+    STRUCT(vmm_sregs);
+    FIELD(vmm_sregs, cs);
+    FIELD(vmm_sregs, ds);
+    FIELD(vmm_sregs, es);
+    FIELD(vmm_sregs, fs);
+    FIELD(vmm_sregs, gs);
+    FIELD(vmm_sregs, ss);
+    FIELD(vmm_sregs, tr);
+    FIELD(vmm_sregs, ldt);
+    FIELD(vmm_sregs, gdt);
+    FIELD(vmm_sregs, idt);
+    FIELD(vmm_sregs, cr0);
+    FIELD(vmm_sregs, cr2);
+    FIELD(vmm_sregs, cr3);
+    FIELD(vmm_sregs, cr4);
+    FIELD(vmm_sregs, cr8);
+    FIELD(vmm_sregs, efer);
+    FIELD(vmm_sregs, apic_base);
+
+    STRUCT(vmm_cpu_mode_config);
+    FIELD(vmm_cpu_mode_config, struct_size);
+    FIELD(vmm_cpu_mode_config, mode);
+    FIELD(vmm_cpu_mode_config, flags);
+    FIELD(vmm_cpu_mode_config, reserved0);
+    FIELD(vmm_cpu_mode_config, tables_gpa);
+    FIELD(vmm_cpu_mode_config, tables_size);
+    FIELD(vmm_cpu_mode_config, identity_map_size);
+
+    STRUCT(vmm_cpuid_entry);
+    FIELD(vmm_cpuid_entry, function);
+    FIELD(vmm_cpuid_entry, index);
+    FIELD(vmm_cpuid_entry, flags);
+    FIELD(vmm_cpuid_entry, eax);
+    FIELD(vmm_cpuid_entry, ebx);
+    FIELD(vmm_cpuid_entry, ecx);
+    FIELD(vmm_cpuid_entry, edx);
+    FIELD(vmm_cpuid_entry, reserved0);
+
+    /* vm.h */
+    STRUCT(vmm_vm_config);
+    FIELD(vmm_vm_config, struct_size);
+    FIELD(vmm_vm_config, flags);
+    FIELD(vmm_vm_config, platform);
+    FIELD(vmm_vm_config, num_vcpus);
+    FIELD(vmm_vm_config, hypercall_port);
+    FIELD(vmm_vm_config, reserved0);
+    FIELD(vmm_vm_config, kick_signal);
+
+    STRUCT(vmm_vm_stats);
+    FIELD(vmm_vm_stats, struct_size);
+    FIELD(vmm_vm_stats, reserved0);
+    FIELD(vmm_vm_stats, exits_total);
+    FIELD(vmm_vm_stats, exits);
+}
+
+static void consts(void)
+{
+    /* common.h */
+    CONST(VMM_UNHANDLED);
+    /* device.h */
+    CONST(VMM_SPACE_PIO);
+    CONST(VMM_SPACE_MMIO);
+    CONST(VMM_DEVICE_F_CONCURRENT);
+    /* error.h */
+    CONST(VMM_LOG_ERROR);
+    CONST(VMM_LOG_WARN);
+    CONST(VMM_LOG_INFO);
+    CONST(VMM_LOG_DEBUG);
+    /* exit.h */
+    CONST(VMM_EXIT_NONE);
+    CONST(VMM_EXIT_HLT);
+    CONST(VMM_EXIT_SHUTDOWN);
+    CONST(VMM_EXIT_PIO);
+    CONST(VMM_EXIT_MMIO);
+    CONST(VMM_EXIT_STOPPED);
+    CONST(VMM_EXIT_KICKED);
+    CONST(VMM_EXIT_INTERNAL_ERROR);
+    CONST(VMM_EXIT_FAIL_ENTRY);
+    CONST(VMM_EXIT_DEVICE_ERROR);
+    CONST(VMM_EXIT_SYSTEM_EVENT);
+    CONST(VMM_EXIT_UNKNOWN);
+    CONST(VMM_IO_READ);
+    CONST(VMM_IO_WRITE);
+    /* memory.h */
+    CONST(VMM_MEM_READONLY);
+    /* vcpu.h */
+    CONST(VMM_REG_RAX);
+    CONST(VMM_REG_RBX);
+    CONST(VMM_REG_RCX);
+    CONST(VMM_REG_RDX);
+    CONST(VMM_REG_RSI);
+    CONST(VMM_REG_RDI);
+    CONST(VMM_REG_RSP);
+    CONST(VMM_REG_RBP);
+    CONST(VMM_REG_R8);
+    CONST(VMM_REG_R9);
+    CONST(VMM_REG_R10);
+    CONST(VMM_REG_R11);
+    CONST(VMM_REG_R12);
+    CONST(VMM_REG_R13);
+    CONST(VMM_REG_R14);
+    CONST(VMM_REG_R15);
+    CONST(VMM_REG_RIP);
+    CONST(VMM_REG_RFLAGS);
+    CONST(VMM_REG_CR0);
+    CONST(VMM_REG_CR2);
+    CONST(VMM_REG_CR3);
+    CONST(VMM_REG_CR4);
+    CONST(VMM_REG_CR8);
+    CONST(VMM_REG_EFER);
+    CONST(VMM_REG_COUNT);
+    CONST(VMM_CPU_MODE_REAL);
+    CONST(VMM_CPU_MODE_PROTECTED);
+    CONST(VMM_CPU_MODE_LONG);
+    CONST(VMM_CPU_MODE_F_USER);
+    /* version.h */
+    CONST(VMM_VERSION_MAJOR);
+    CONST(VMM_VERSION_MINOR);
+    CONST(VMM_VERSION_PATCH);
+    CONST(VMM_VERSION_NUMBER);
+    CONST(VMM_FEATURE_READONLY_MEMORY);
+    CONST(VMM_FEATURE_HYPERCALLS);
+    CONST(VMM_FEATURE_VM_RUN);
+    CONST(VMM_FEATURE_KICK);
+    CONST(VMM_FEATURE_LONG_MODE);
+    /* vm.h */
+    CONST(VMM_PLATFORM_NONE);
+    CONST(VMM_MAX_VCPUS);
+    CONST(VMM_HYPERCALL_PORT_DEFAULT);
+    CONST(VMM_KICK_SIGNAL_NONE);
+    CONST(VMM_STAT_EXIT_PIO);
+    CONST(VMM_STAT_EXIT_MMIO);
+    CONST(VMM_STAT_EXIT_HYPERCALL);
+    CONST(VMM_STAT_EXIT_HLT);
+    CONST(VMM_STAT_EXIT_SHUTDOWN);
+    CONST(VMM_STAT_EXIT_INTR);
+    CONST(VMM_STAT_EXIT_INTERNAL_ERROR);
+    CONST(VMM_STAT_EXIT_FAIL_ENTRY);
+    CONST(VMM_STAT_EXIT_SYSTEM_EVENT);
+    CONST(VMM_STAT_EXIT_OTHER);
+    CONST(VMM_STAT_EXIT_UNHANDLED);
+    CONST(VMM_STAT_EXIT_COUNT);
+}
+
+static void functions(void)
+{
+    /* device.h */
+    FUNCTION(vmm_device_attach);
+    FUNCTION(vmm_device_detach);
+    FUNCTION(vmm_device_map_pio);
+    FUNCTION(vmm_device_map_mmio);
+    FUNCTION(vmm_device_unmap);
+    FUNCTION(vmm_device_user);
+    FUNCTION(vmm_device_name);
+    FUNCTION(vmm_device_vm);
+    FUNCTION(vmm_device_get_stats);
+    /* error.h */
+    FUNCTION(vmm_strerror);
+    FUNCTION(vmm_last_error);
+    FUNCTION(vmm_set_log_callback);
+    /* exit.h */
+    FUNCTION(vmm_exit_reason_name);
+    /* hypercall.h */
+    FUNCTION(vmm_hypercall_register);
+    FUNCTION(vmm_hypercall_unregister);
+    /* memory.h */
+    FUNCTION(vmm_memory_add_ram);
+    FUNCTION(vmm_memory_add_host);
+    FUNCTION(vmm_memory_add_fd);
+    FUNCTION(vmm_memory_remove);
+    FUNCTION(vmm_memory_read);
+    FUNCTION(vmm_memory_write);
+    FUNCTION(vmm_memory_translate);
+    /* vcpu.h */
+    FUNCTION(vmm_vcpu_get_regs);
+    FUNCTION(vmm_vcpu_set_regs);
+    FUNCTION(vmm_vcpu_get_sregs);
+    FUNCTION(vmm_vcpu_set_sregs);
+    FUNCTION(vmm_vcpu_get_reg);
+    FUNCTION(vmm_vcpu_set_reg);
+    FUNCTION(vmm_vcpu_index);
+    FUNCTION(vmm_vcpu_vm);
+    FUNCTION(vmm_cpu_mode_tables_size);
+    FUNCTION(vmm_vcpu_set_cpu_mode);
+    FUNCTION(vmm_vcpu_get_cpuid);
+    FUNCTION(vmm_vcpu_set_cpuid);
+    FUNCTION(vmm_vcpu_run);
+    FUNCTION(vmm_vcpu_kick);
+    /* version.h */
+    FUNCTION(vmm_version);
+    FUNCTION(vmm_version_string);
+    FUNCTION(vmm_has_feature);
+    /* vm.h */
+    FUNCTION(vmm_vm_config_init);
+    FUNCTION(vmm_vm_create);
+    FUNCTION(vmm_vm_destroy);
+    FUNCTION(vmm_vm_num_vcpus);
+    FUNCTION(vmm_vm_get_vcpu);
+    FUNCTION(vmm_vm_run);
+    FUNCTION(vmm_vm_stop);
+    FUNCTION(vmm_vm_reset_devices);
+    FUNCTION(vmm_vm_get_stats);
+}
+
+int main(void)
+{
+    structs();
+    consts();
+    functions();
+    return ferror(stdout) ? 1 : 0;
+}

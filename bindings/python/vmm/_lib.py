@@ -1,0 +1,384 @@
+"""Raw ctypes declarations of libvmm's C API (include/vmm/*.h).
+
+This module mirrors the headers one to one: struct layouts, constants, and
+an explicit restype/argtypes for every exported function (FUNCTIONS). The
+layout test (tests/test_layout.py) checks all of it against the output of
+bindings/layout/layout.c, so keep the names here the C names.
+
+Nothing here is safe to use directly: the classes in vmm/__init__.py are the
+public interface.
+"""
+
+import ctypes
+import ctypes.util
+import os
+import shutil
+import subprocess
+from ctypes import (CFUNCTYPE, POINTER, Structure, Union, c_char_p, c_int,
+                    c_int32, c_size_t, c_uint8, c_uint16, c_uint32, c_uint64,
+                    c_void_p)
+
+# The library version this binding was written against: a library with the
+# same major and at least this minor is compatible (version.h).
+EXPECTED_MAJOR = 0
+EXPECTED_MINOR = 1
+
+# --------------------------------------------------------------- constants
+# common.h
+VMM_UNHANDLED = 1
+# device.h
+VMM_SPACE_PIO = 0
+VMM_SPACE_MMIO = 1
+VMM_DEVICE_F_CONCURRENT = 1 << 0
+# error.h
+VMM_LOG_ERROR = 0
+VMM_LOG_WARN = 1
+VMM_LOG_INFO = 2
+VMM_LOG_DEBUG = 3
+# exit.h
+VMM_EXIT_NONE = 0
+VMM_EXIT_HLT = 1
+VMM_EXIT_SHUTDOWN = 2
+VMM_EXIT_PIO = 3
+VMM_EXIT_MMIO = 4
+VMM_EXIT_STOPPED = 5
+VMM_EXIT_KICKED = 6
+VMM_EXIT_INTERNAL_ERROR = 7
+VMM_EXIT_FAIL_ENTRY = 8
+VMM_EXIT_DEVICE_ERROR = 9
+VMM_EXIT_SYSTEM_EVENT = 10
+VMM_EXIT_UNKNOWN = 11
+VMM_IO_READ = 0
+VMM_IO_WRITE = 1
+# memory.h
+VMM_MEM_READONLY = 1 << 0
+# vcpu.h (enum vmm_reg)
+REG_NAMES = ("RAX", "RBX", "RCX", "RDX", "RSI", "RDI", "RSP", "RBP",
+             "R8", "R9", "R10", "R11", "R12", "R13", "R14", "R15",
+             "RIP", "RFLAGS", "CR0", "CR2", "CR3", "CR4", "CR8", "EFER")
+for _i, _n in enumerate(REG_NAMES):
+    globals()["VMM_REG_" + _n] = _i
+VMM_REG_COUNT = len(REG_NAMES)
+VMM_CPU_MODE_REAL = 1
+VMM_CPU_MODE_PROTECTED = 2
+VMM_CPU_MODE_LONG = 3
+VMM_CPU_MODE_F_USER = 1 << 0
+# version.h
+VMM_VERSION_MAJOR = 0
+VMM_VERSION_MINOR = 1
+VMM_VERSION_PATCH = 0
+VMM_VERSION_NUMBER = (VMM_VERSION_MAJOR << 16) | (VMM_VERSION_MINOR << 8) | VMM_VERSION_PATCH
+VMM_FEATURE_READONLY_MEMORY = 1
+VMM_FEATURE_HYPERCALLS = 2
+VMM_FEATURE_VM_RUN = 3
+VMM_FEATURE_KICK = 4
+VMM_FEATURE_LONG_MODE = 5
+# vm.h
+VMM_PLATFORM_NONE = 0
+VMM_MAX_VCPUS = 256
+VMM_HYPERCALL_PORT_DEFAULT = 0x0600
+VMM_KICK_SIGNAL_NONE = -1
+STAT_EXIT_NAMES = ("PIO", "MMIO", "HYPERCALL", "HLT", "SHUTDOWN", "INTR",
+                   "INTERNAL_ERROR", "FAIL_ENTRY", "SYSTEM_EVENT", "OTHER",
+                   "UNHANDLED")
+for _i, _n in enumerate(STAT_EXIT_NAMES):
+    globals()["VMM_STAT_EXIT_" + _n] = _i
+VMM_STAT_EXIT_COUNT = len(STAT_EXIT_NAMES)
+del _i, _n
+
+# Every constant above, by C name (the layout test compares them).
+CONSTANTS = {k: v for k, v in globals().items()
+             if k.startswith("VMM_") and isinstance(v, int)}
+
+# ----------------------------------------------------------------- structs
+# Python attribute names are the C field names, so the layout test can look
+# each "field <struct>.<field>" line up with getattr(cls, field).
+
+
+class vmm_io(Structure):
+    _fields_ = [("addr", c_uint64), ("offset", c_uint64), ("data", c_void_p),
+                ("len", c_uint32), ("is_write", c_uint8), ("space", c_uint8),
+                ("reserved0", c_uint16)]
+
+
+IO_FN = CFUNCTYPE(c_int, c_void_p, c_void_p, POINTER(vmm_io), c_void_p)
+SAVE_FN = CFUNCTYPE(c_int, c_void_p, c_void_p, c_void_p)
+RESTORE_FN = CFUNCTYPE(c_int, c_void_p, c_void_p, c_void_p)
+RESET_FN = CFUNCTYPE(None, c_void_p, c_void_p)
+DESTROY_FN = CFUNCTYPE(None, c_void_p)
+LOG_FN = CFUNCTYPE(None, c_int, c_char_p, c_void_p)
+
+
+class vmm_device_ops(Structure):
+    _fields_ = [("struct_size", c_uint32), ("flags", c_uint32),
+                ("name", c_char_p), ("pio", IO_FN), ("mmio", IO_FN),
+                ("save", SAVE_FN), ("restore", RESTORE_FN),
+                ("reset", RESET_FN), ("destroy", DESTROY_FN)]
+
+
+class vmm_device_stats(Structure):
+    _fields_ = [("struct_size", c_uint32), ("reserved0", c_uint32),
+                ("pio_reads", c_uint64), ("pio_writes", c_uint64),
+                ("mmio_reads", c_uint64), ("mmio_writes", c_uint64),
+                ("errors", c_uint64), ("unhandled", c_uint64)]
+
+
+class _exit_pio(Structure):
+    _fields_ = [("port", c_uint16), ("size", c_uint8), ("is_write", c_uint8),
+                ("count", c_uint32), ("data", POINTER(c_uint8))]
+
+
+class _exit_mmio(Structure):
+    _fields_ = [("gpa", c_uint64), ("data", POINTER(c_uint8)),
+                ("len", c_uint32), ("is_write", c_uint8)]
+
+
+class _exit_internal(Structure):
+    _fields_ = [("suberror", c_uint32), ("ndata", c_uint32),
+                ("data", c_uint64 * 4)]
+
+
+class _exit_fail_entry(Structure):
+    _fields_ = [("hardware_reason", c_uint64), ("cpu", c_uint32)]
+
+
+class _exit_system_event(Structure):
+    _fields_ = [("type", c_uint32), ("ndata", c_uint32),
+                ("data", c_uint64 * 4)]
+
+
+class _exit_unknown(Structure):
+    _fields_ = [("kvm_reason", c_uint32)]
+
+
+class _exit_union(Union):
+    _fields_ = [("pio", _exit_pio), ("mmio", _exit_mmio),
+                ("internal", _exit_internal), ("fail_entry", _exit_fail_entry),
+                ("system_event", _exit_system_event),
+                ("unknown", _exit_unknown), ("reserved", c_uint64 * 12)]
+
+
+class vmm_exit(Structure):
+    _anonymous_ = ("u",)
+    _fields_ = [("reason", c_uint32), ("vcpu_index", c_uint32),
+                ("error", c_int32), ("reserved0", c_uint32),
+                ("u", _exit_union)]
+
+
+class vmm_hypercall(Structure):
+    _fields_ = [("nr", c_uint64), ("args", c_uint64 * 6)]
+
+
+HYPERCALL_FN = CFUNCTYPE(c_int, c_void_p, POINTER(vmm_hypercall),
+                         POINTER(c_uint64), c_void_p)
+
+REGS_FIELDS = ("rax", "rbx", "rcx", "rdx", "rsi", "rdi", "rsp", "rbp",
+               "r8", "r9", "r10", "r11", "r12", "r13", "r14", "r15",
+               "rip", "rflags")
+
+
+class vmm_regs(Structure):
+    _fields_ = [(n, c_uint64) for n in REGS_FIELDS]
+
+
+class vmm_segment(Structure):
+    _fields_ = [("base", c_uint64), ("limit", c_uint32), ("selector", c_uint16),
+                ("type", c_uint8), ("present", c_uint8), ("dpl", c_uint8),
+                ("db", c_uint8), ("s", c_uint8), ("l", c_uint8), ("g", c_uint8),
+                ("avl", c_uint8), ("unusable", c_uint8), ("reserved0", c_uint8)]
+
+
+class vmm_dtable(Structure):
+    _fields_ = [("base", c_uint64), ("limit", c_uint16),
+                ("reserved0", c_uint16 * 3)]
+
+
+class vmm_sregs(Structure):
+    _fields_ = ([(n, vmm_segment) for n in
+                 ("cs", "ds", "es", "fs", "gs", "ss", "tr", "ldt")] +
+                [("gdt", vmm_dtable), ("idt", vmm_dtable)] +
+                [(n, c_uint64) for n in
+                 ("cr0", "cr2", "cr3", "cr4", "cr8", "efer", "apic_base")])
+
+
+class vmm_cpu_mode_config(Structure):
+    _fields_ = [("struct_size", c_uint32), ("mode", c_uint32),
+                ("flags", c_uint32), ("reserved0", c_uint32),
+                ("tables_gpa", c_uint64), ("tables_size", c_uint64),
+                ("identity_map_size", c_uint64)]
+
+
+class vmm_cpuid_entry(Structure):
+    _fields_ = [("function", c_uint32), ("index", c_uint32),
+                ("flags", c_uint32), ("eax", c_uint32), ("ebx", c_uint32),
+                ("ecx", c_uint32), ("edx", c_uint32), ("reserved0", c_uint32)]
+
+
+class vmm_vm_config(Structure):
+    _fields_ = [("struct_size", c_uint32), ("flags", c_uint32),
+                ("platform", c_uint32), ("num_vcpus", c_uint32),
+                ("hypercall_port", c_uint16), ("reserved0", c_uint16),
+                ("kick_signal", c_int32)]
+
+
+class vmm_vm_stats(Structure):
+    _fields_ = [("struct_size", c_uint32), ("reserved0", c_uint32),
+                ("exits_total", c_uint64), ("exits", c_uint64 * 32)]
+
+
+# Every struct mirror, by C name (for the layout test).
+STRUCTS = {cls.__name__: cls for cls in (
+    vmm_io, vmm_device_ops, vmm_device_stats, vmm_exit, vmm_hypercall,
+    vmm_regs, vmm_segment, vmm_dtable, vmm_sregs, vmm_cpu_mode_config,
+    vmm_cpuid_entry, vmm_vm_config, vmm_vm_stats)}
+
+# --------------------------------------------------------------- functions
+_vm = c_void_p      # vmm_vm *
+_vcpu = c_void_p    # vmm_vcpu *
+_dev = c_void_p     # vmm_device *
+_out = POINTER(c_void_p)
+
+# name: (restype, argtypes) -- exactly the prototypes in include/vmm/*.h.
+FUNCTIONS = {
+    # device.h
+    "vmm_device_attach": (c_int, [_vm, POINTER(vmm_device_ops), c_void_p, _out]),
+    "vmm_device_detach": (c_int, [_dev]),
+    "vmm_device_map_pio": (c_int, [_dev, c_uint16, c_uint32]),
+    "vmm_device_map_mmio": (c_int, [_dev, c_uint64, c_uint64]),
+    "vmm_device_unmap": (c_int, [_dev, c_uint32, c_uint64]),
+    "vmm_device_user": (c_void_p, [_dev]),
+    "vmm_device_name": (c_char_p, [_dev]),
+    "vmm_device_vm": (c_void_p, [_dev]),
+    "vmm_device_get_stats": (c_int, [_dev, POINTER(vmm_device_stats)]),
+    # error.h
+    "vmm_strerror": (c_char_p, [c_int]),
+    "vmm_last_error": (c_char_p, []),
+    "vmm_set_log_callback": (c_int, [LOG_FN, c_void_p, c_int]),
+    # exit.h
+    "vmm_exit_reason_name": (c_char_p, [c_uint32]),
+    # hypercall.h
+    "vmm_hypercall_register": (c_int, [_vm, c_uint64, HYPERCALL_FN, c_void_p]),
+    "vmm_hypercall_unregister": (c_int, [_vm, c_uint64]),
+    # memory.h
+    "vmm_memory_add_ram": (c_int, [_vm, c_uint64, c_uint64, c_uint32, _out]),
+    "vmm_memory_add_host": (c_int, [_vm, c_uint64, c_void_p, c_uint64, c_uint32]),
+    "vmm_memory_add_fd": (c_int, [_vm, c_uint64, c_uint64, c_int, c_uint64,
+                                  c_uint32, _out]),
+    "vmm_memory_remove": (c_int, [_vm, c_uint64]),
+    "vmm_memory_read": (c_int, [_vm, c_uint64, c_void_p, c_size_t]),
+    "vmm_memory_write": (c_int, [_vm, c_uint64, c_void_p, c_size_t]),
+    "vmm_memory_translate": (c_int, [_vm, c_uint64, c_uint64, _out]),
+    # vcpu.h
+    "vmm_vcpu_get_regs": (c_int, [_vcpu, POINTER(vmm_regs)]),
+    "vmm_vcpu_set_regs": (c_int, [_vcpu, POINTER(vmm_regs)]),
+    "vmm_vcpu_get_sregs": (c_int, [_vcpu, POINTER(vmm_sregs)]),
+    "vmm_vcpu_set_sregs": (c_int, [_vcpu, POINTER(vmm_sregs)]),
+    "vmm_vcpu_get_reg": (c_int, [_vcpu, c_uint32, POINTER(c_uint64)]),
+    "vmm_vcpu_set_reg": (c_int, [_vcpu, c_uint32, c_uint64]),
+    "vmm_vcpu_index": (c_int, [_vcpu]),
+    "vmm_vcpu_vm": (c_void_p, [_vcpu]),
+    "vmm_cpu_mode_tables_size": (c_int, [c_uint32, c_uint64, POINTER(c_uint64)]),
+    "vmm_vcpu_set_cpu_mode": (c_int, [_vcpu, POINTER(vmm_cpu_mode_config)]),
+    "vmm_vcpu_get_cpuid": (c_int, [_vcpu, POINTER(vmm_cpuid_entry), POINTER(c_uint32)]),
+    "vmm_vcpu_set_cpuid": (c_int, [_vcpu, POINTER(vmm_cpuid_entry), c_uint32]),
+    "vmm_vcpu_run": (c_int, [_vcpu, POINTER(vmm_exit)]),
+    "vmm_vcpu_kick": (c_int, [_vcpu]),
+    # version.h
+    "vmm_version": (c_uint32, []),
+    "vmm_version_string": (c_char_p, []),
+    "vmm_has_feature": (c_int, [c_uint32]),
+    # vm.h
+    "vmm_vm_config_init": (None, [POINTER(vmm_vm_config)]),
+    "vmm_vm_create": (c_int, [POINTER(vmm_vm_config), _out]),
+    "vmm_vm_destroy": (None, [_vm]),
+    "vmm_vm_num_vcpus": (c_int, [_vm]),
+    "vmm_vm_get_vcpu": (c_int, [_vm, c_uint32, _out]),
+    "vmm_vm_run": (c_int, [_vm, POINTER(vmm_exit)]),
+    "vmm_vm_stop": (c_int, [_vm]),
+    "vmm_vm_reset_devices": (c_int, [_vm]),
+    "vmm_vm_get_stats": (c_int, [_vm, POINTER(vmm_vm_stats)]),
+}
+
+
+# ----------------------------------------------------------------- loading
+class LibraryNotFoundError(ImportError):
+    """libvmm.so could not be found or loaded."""
+
+
+class IncompatibleLibraryError(ImportError):
+    """The libvmm.so found has an ABI this binding cannot use."""
+
+
+def _candidates():
+    """Where to look for libvmm, in order: $VMM_LIBRARY (a file, or a
+    directory holding libvmm.so.0), pkg-config's libdir for `vmm`, the
+    dynamic linker's search (find_library, then the soname itself)."""
+    env = os.environ.get("VMM_LIBRARY")
+    if env:
+        if os.path.isdir(env):
+            return [os.path.join(env, "libvmm.so.%d" % EXPECTED_MAJOR),
+                    os.path.join(env, "libvmm.so")]
+        return [env]  # explicit: nothing else is tried
+    found = []
+    if shutil.which("pkg-config"):
+        try:
+            libdir = subprocess.run(
+                ["pkg-config", "--variable=libdir", "vmm"], capture_output=True,
+                text=True, timeout=10).stdout.strip()
+        except (OSError, subprocess.SubprocessError):
+            libdir = ""
+        if libdir:
+            found.append(os.path.join(libdir, "libvmm.so.%d" % EXPECTED_MAJOR))
+    name = ctypes.util.find_library("vmm")
+    if name:
+        found.append(name)
+    found.append("libvmm.so.%d" % EXPECTED_MAJOR)
+    return found
+
+
+def declare(lib):
+    """Set restype/argtypes of every function in FUNCTIONS on @lib."""
+    for name, (restype, argtypes) in FUNCTIONS.items():
+        try:
+            fn = getattr(lib, name)
+        except AttributeError:
+            raise IncompatibleLibraryError(
+                "%s does not export %s (built from an older libvmm?)"
+                % (getattr(lib, "_name", lib), name)) from None
+        fn.restype = restype
+        fn.argtypes = argtypes
+    return lib
+
+
+def check_version(lib):
+    """Refuse a library whose major differs from EXPECTED_MAJOR or whose
+    minor is older than EXPECTED_MINOR (version.h: minors add, never break)."""
+    number = lib.vmm_version()
+    major, minor, patch = number >> 16, (number >> 8) & 0xff, number & 0xff
+    if major != EXPECTED_MAJOR or minor < EXPECTED_MINOR:
+        raise IncompatibleLibraryError(
+            "libvmm %d.%d.%d at %s is incompatible with this binding, which "
+            "needs %d.x with x >= %d (set VMM_LIBRARY to a compatible "
+            "libvmm.so)" % (major, minor, patch, getattr(lib, "_name", "?"),
+                            EXPECTED_MAJOR, EXPECTED_MINOR))
+    return major, minor, patch
+
+
+def load():
+    """Find, declare and version-check libvmm; return the CDLL."""
+    errors = []
+    for path in _candidates():
+        try:
+            lib = ctypes.CDLL(path)
+        except OSError as e:
+            errors.append("%s: %s" % (path, e))
+            continue
+        declare(lib)
+        check_version(lib)
+        return lib
+    raise LibraryNotFoundError(
+        "cannot load libvmm (set VMM_LIBRARY to the path of libvmm.so): "
+        + "; ".join(errors))
+
+
+LIB = load()
