@@ -100,15 +100,6 @@ size_t vmm_range_map_remove_owner(struct vmm_range_map *map, const void *owner)
     return removed;
 }
 
-const struct vmm_range *vmm_range_map_find(const struct vmm_range_map *map, uint64_t addr)
-{
-    size_t i = upper_bound(map, addr);
-    if (i == 0)
-        return NULL;
-    const struct vmm_range *r = &map->ranges[i - 1];
-    return addr - r->base < r->len ? r : NULL;
-}
-
 const struct vmm_range *vmm_range_map_find_span(const struct vmm_range_map *map, uint64_t addr,
                                                 uint64_t len)
 {

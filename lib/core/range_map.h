@@ -42,8 +42,27 @@ int vmm_range_map_remove(struct vmm_range_map *map, uint64_t base, const void *o
 /* Removes every range of @owner; returns how many. */
 size_t vmm_range_map_remove_owner(struct vmm_range_map *map, const void *owner);
 
-/* The range containing @addr, or NULL. */
-const struct vmm_range *vmm_range_map_find(const struct vmm_range_map *map, uint64_t addr);
+/* The range containing @addr, or NULL. Inline: it runs on every exit. */
+static inline const struct vmm_range *vmm_range_map_find(const struct vmm_range_map *map,
+                                                         uint64_t addr)
+{
+    /* Binary search for the last range whose base is <= addr. */
+    const struct vmm_range *lo = map->ranges;
+    size_t n = map->count;
+    while (n > 0) {
+        size_t half = n / 2;
+        if (lo[half].base <= addr) {
+            lo += half + 1;
+            n -= half + 1;
+        } else {
+            n = half;
+        }
+    }
+    if (lo == map->ranges)
+        return NULL;
+    const struct vmm_range *r = lo - 1;
+    return addr - r->base < r->len ? r : NULL;
+}
 
 /* The range wholly containing [addr, addr+len), or NULL (also when the span
  * crosses into a neighbour or wraps past 2^64). len 0 means "addr only". */

@@ -1,6 +1,8 @@
 /* Device attach/detach and address-range claims on the PIO and MMIO spaces. */
 #include "vm/vm.h"
 
+#include "dispatch/dispatch.h"
+
 #include "core/error.h"
 
 #include <errno.h>
@@ -57,6 +59,7 @@ VMM_API int vmm_device_attach(vmm_vm *vm, const struct vmm_device_ops *ops, void
     dev->user = user;
     /* One vCPU cannot race with itself: skip the lock on the hot path. */
     dev->serialize = !(o.flags & VMM_DEVICE_F_CONCURRENT) && vm->num_vcpus > 1;
+    dev->racy_counters = (o.flags & VMM_DEVICE_F_CONCURRENT) && vm->num_vcpus > 1;
     pthread_mutex_init(&dev->lock, NULL);
     dev->prev = vm->devices_tail;
     if (vm->devices_tail)
@@ -71,6 +74,7 @@ VMM_API int vmm_device_attach(vmm_vm *vm, const struct vmm_device_ops *ops, void
 static void free_device(vmm_device *dev)
 {
     vmm_vm *vm = dev->vm;
+    vmm_dispatch_forget_ranges(vm);
     vmm_range_map_remove_owner(&vm->pio, dev);
     vmm_range_map_remove_owner(&vm->mmio, dev);
     if (dev->prev)
@@ -124,6 +128,7 @@ static int map_range(vmm_device *dev, uint32_t space, uint64_t base, uint64_t le
         return r;
     struct vmm_range_map *map = space == VMM_SPACE_PIO ? &dev->vm->pio : &dev->vm->mmio;
     const struct vmm_range *hit;
+    vmm_dispatch_forget_ranges(dev->vm);
     r = vmm_range_map_insert(map, base, len, dev, &hit);
     if (r == -EBUSY) {
         const vmm_device *other = hit->owner;
@@ -159,6 +164,7 @@ VMM_API int vmm_device_unmap(vmm_device *dev, uint32_t space, uint64_t addr)
     if (r < 0)
         return r;
     struct vmm_range_map *map = space == VMM_SPACE_PIO ? &dev->vm->pio : &dev->vm->mmio;
+    vmm_dispatch_forget_ranges(dev->vm);
     if (vmm_range_map_remove(map, addr, dev, NULL) < 0)
         return vmm_err(-ENOENT, "%s: device '%s' has no range starting at 0x%llx", fn, dev->name,
                        (unsigned long long)addr);
@@ -190,10 +196,13 @@ VMM_API int vmm_device_get_stats(const vmm_device *dev, struct vmm_device_stats 
                        stats->struct_size, sizeof(*stats));
     *stats = (struct vmm_device_stats){
         .struct_size = stats->struct_size,
-        .pio_reads = __atomic_load_n(&dev->pio_reads, __ATOMIC_RELAXED),
-        .pio_writes = __atomic_load_n(&dev->pio_writes, __ATOMIC_RELAXED),
-        .mmio_reads = __atomic_load_n(&dev->mmio_reads, __ATOMIC_RELAXED),
-        .mmio_writes = __atomic_load_n(&dev->mmio_writes, __ATOMIC_RELAXED),
+#define ACCESSES(space, w) \
+    __atomic_load_n(&dev->accesses[VMM_ACCESS_INDEX(space, w)], __ATOMIC_RELAXED)
+        .pio_reads = ACCESSES(VMM_SPACE_PIO, 0),
+        .pio_writes = ACCESSES(VMM_SPACE_PIO, 1),
+        .mmio_reads = ACCESSES(VMM_SPACE_MMIO, 0),
+        .mmio_writes = ACCESSES(VMM_SPACE_MMIO, 1),
+#undef ACCESSES
         .errors = __atomic_load_n(&dev->errors, __ATOMIC_RELAXED),
         .unhandled = __atomic_load_n(&dev->unhandled, __ATOMIC_RELAXED),
     };

@@ -43,8 +43,10 @@ int vmm_kick_signal_install(int sig, const char *caller)
     return r;
 }
 
-void vmm_vcpu_interrupt(vmm_vcpu *vcpu)
+void vmm_vcpu_request(vmm_vcpu *vcpu, uint32_t requests)
 {
+    /* Post the request before interrupting, so the woken thread sees it. */
+    __atomic_fetch_or(&vcpu->requests, requests, __ATOMIC_SEQ_CST);
     __atomic_store_n(&vcpu->run->immediate_exit, 1, __ATOMIC_SEQ_CST);
     int sig = vcpu->vm->kick_signal;
     if (!sig)
@@ -61,8 +63,6 @@ VMM_API int vmm_vcpu_kick(vmm_vcpu *vcpu)
 {
     if (!vcpu)
         return vmm_err(-EINVAL, "vmm_vcpu_kick: vcpu is NULL");
-    /* Set the request before interrupting, so the woken thread sees it. */
-    __atomic_store_n(&vcpu->kick_pending, 1, __ATOMIC_SEQ_CST);
-    vmm_vcpu_interrupt(vcpu);
+    vmm_vcpu_request(vcpu, VMM_REQ_KICK);
     return 0;
 }

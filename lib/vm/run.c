@@ -91,9 +91,8 @@ VMM_API int vmm_vm_run(vmm_vm *vm, struct vmm_exit *exit)
 
     /* Every stop request issued during the run has now been answered; vCPUs
      * that had halted before it must not report it at their next run. */
-    uint32_t gen = __atomic_load_n(&vm->stop_gen, __ATOMIC_SEQ_CST);
     for (uint32_t i = 0; i < vm->num_vcpus; i++)
-        vm->vcpus[i]->stop_seen = gen;
+        __atomic_fetch_and(&vm->vcpus[i]->requests, ~VMM_REQ_STOP, __ATOMIC_SEQ_CST);
 
     if (r < 0)
         return r;

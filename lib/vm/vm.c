@@ -182,9 +182,8 @@ VMM_API int vmm_vm_stop(vmm_vm *vm)
 {
     if (!vm)
         return vmm_err(-EINVAL, "vmm_vm_stop: vm is NULL");
-    __atomic_add_fetch(&vm->stop_gen, 1, __ATOMIC_SEQ_CST);
     for (uint32_t i = 0; i < vm->num_vcpus; i++)
-        vmm_vcpu_interrupt(vm->vcpus[i]);
+        vmm_vcpu_request(vm->vcpus[i], VMM_REQ_STOP);
     return 0;
 }
 
@@ -213,10 +212,14 @@ VMM_API int vmm_vm_get_stats(const vmm_vm *vm, struct vmm_vm_stats *stats)
     struct vmm_vm_stats s = { .struct_size = stats->struct_size };
     for (uint32_t i = 0; i < vm->num_vcpus; i++) {
         const vmm_vcpu *v = vm->vcpus[i];
-        s.exits_total += __atomic_load_n(&v->exits_total, __ATOMIC_RELAXED);
         for (int k = 0; k < VMM_STAT_EXIT_COUNT; k++)
             s.exits[k] += __atomic_load_n(&v->exits[k], __ATOMIC_RELAXED);
     }
+    /* Every return from KVM_RUN lands in exactly one of the KVM-reason
+     * categories; HYPERCALL and UNHANDLED are subsets of PIO/MMIO. */
+    for (int k = 0; k < VMM_STAT_EXIT_COUNT; k++)
+        if (k != VMM_STAT_EXIT_HYPERCALL && k != VMM_STAT_EXIT_UNHANDLED)
+            s.exits_total += s.exits[k];
     memcpy(stats, &s, sizeof(s));
     return 0;
 }

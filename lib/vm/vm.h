@@ -24,10 +24,20 @@ struct vmm_device {
     char name[64];
     void *user;
     bool serialize;            /* take lock around callbacks */
+    bool racy_counters;        /* callbacks may run concurrently: count atomically */
     pthread_mutex_t lock;
     struct vmm_device *prev, *next; /* attach order */
-    /* Counters; updated with relaxed atomics (several vCPUs may hit one device). */
-    uint64_t pio_reads, pio_writes, mmio_reads, mmio_writes, errors, unhandled;
+    /* Callback invocations, indexed by VMM_ACCESS_INDEX(space, is_write). */
+    uint64_t accesses[4];
+    uint64_t errors, unhandled;
+};
+
+/* A vCPU's memory of the last range it hit in one address space. len 0
+ * never matches. */
+struct vmm_range_cache {
+    uint64_t base;
+    uint64_t len;
+    vmm_device *dev;
 };
 
 struct vmm_vcpu {
@@ -37,9 +47,10 @@ struct vmm_vcpu {
     struct kvm_run *run;
     size_t run_size;
 
+    struct vmm_range_cache pio_cache, mmio_cache;
+
     int running;          /* atomic: a thread is inside vmm_vcpu_run() */
-    uint32_t stop_seen;   /* last vm->stop_gen this vCPU has reported */
-    int kick_pending;     /* atomic: vmm_vcpu_kick() not yet reported */
+    uint32_t requests;    /* atomic VMM_REQ_* bits from other threads */
     pthread_mutex_t thread_lock; /* guards thread/has_thread for signalling */
     pthread_t thread;
     bool has_thread;
@@ -57,8 +68,8 @@ struct vmm_vcpu {
     struct vmm_cpuid_entry *cpuid;
     uint32_t cpuid_count;
 
-    /* Written only by the running thread, read by anyone: relaxed atomics. */
-    uint64_t exits_total;
+    /* Written only by the running thread, read by anyone: relaxed atomics.
+     * The total is derived when read, so each exit costs one add. */
     uint64_t exits[VMM_STAT_EXIT_COUNT];
 };
 
@@ -79,8 +90,14 @@ struct vmm_vm {
     size_t hypercall_count, hypercall_capacity;
 
     int running_vcpus;  /* atomic: vCPUs inside vmm_vcpu_run() */
-    uint32_t stop_gen;  /* atomic: bumped by every stop request */
 };
+
+/* vmm_vcpu::requests: vmm_vm_stop() and vmm_vcpu_kick() not yet reported. */
+#define VMM_REQ_STOP (1u << 0)
+#define VMM_REQ_KICK (1u << 1)
+
+/* Index into vmm_device::accesses: PIO read, PIO write, MMIO read, MMIO write. */
+#define VMM_ACCESS_INDEX(space, is_write) (((space) << 1) | ((is_write) ? 1 : 0))
 
 /* Relaxed single-writer counter bump: a plain add, but tear-free for readers. */
 #define VMM_STAT_INC(field) \
@@ -92,8 +109,9 @@ int vmm_vm_check_idle(const vmm_vm *vm, const char *caller);
 /* lib/vcpu: creation and teardown, used by vm.c. */
 int vmm_vcpu_create(vmm_vm *vm, uint32_t index, vmm_vcpu **out);
 void vmm_vcpu_free(vmm_vcpu *vcpu);
-/* Pull the vCPU out of KVM_RUN (immediate_exit + kick signal). */
-void vmm_vcpu_interrupt(vmm_vcpu *vcpu);
+/* Posts VMM_REQ_* bits and pulls the vCPU out of KVM_RUN (immediate_exit
+ * plus the kick signal) so that it sees them. */
+void vmm_vcpu_request(vmm_vcpu *vcpu, uint32_t requests);
 /* Installs the no-op handler for @sig if its disposition is the default. */
 int vmm_kick_signal_install(int sig, const char *caller);
 
@@ -110,12 +128,8 @@ int vmm_x86_cpuid_init(vmm_vcpu *vcpu);
  * and teardown of every device at VM destruction. */
 void vmm_devices_destroy_all(vmm_vm *vm);
 
-/* lib/dispatch: turn a KVM exit into callbacks. Returns 0 (consumed: resume
- * the guest), VMM_UNHANDLED (fill *exit and return to the caller) or a
- * negative errno from a callback (vmm_last_error() already names it). */
-int vmm_dispatch_pio(vmm_vcpu *vcpu);
-int vmm_dispatch_mmio(vmm_vcpu *vcpu);
-/* The doorbell device that serves hypercalls. */
+/* lib/dispatch: the dispatcher itself is inline, in dispatch/dispatch.h.
+ * The doorbell device that serves hypercalls. */
 int vmm_hypercall_attach_doorbell(vmm_vm *vm);
 void vmm_hypercalls_free(vmm_vm *vm);
 
