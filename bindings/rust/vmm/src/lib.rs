@@ -1,0 +1,113 @@
+//! Safe Rust API for libvmm, an embeddable hypervisor library over Linux
+//! KVM (x86-64).
+//!
+//! ```no_run
+//! use vmm::{CpuModeConfig, Exit, Handled, Reg, Vm};
+//!
+//! // Real-mode guest at 0x1000: mov $0x3f8,%dx; mov $'A',%al; out %al,(%dx); hlt
+//! const GUEST: &[u8] = &[0xba, 0xf8, 0x03, 0xb0, b'A', 0xee, 0xf4];
+//!
+//! let mut vm = Vm::new()?;
+//! vm.add_ram(0, 0x10000)?;
+//! vm.write(0x1000, GUEST)?;
+//! vm.attach_pio_fn("console", 0x3f8, 1, |_vcpu, io| {
+//!     print!("{}", io.data()[0] as char);
+//!     Ok(Handled::Yes)
+//! })?;
+//! let mut vcpu = vm.vcpu(0)?;
+//! vcpu.set_cpu_mode(&CpuModeConfig::real())?;
+//! vcpu.set_reg(Reg::Rip, 0x1000)?;
+//! assert!(matches!(vcpu.run()?, Exit::Hlt));
+//! # Ok::<(), vmm::Error>(())
+//! ```
+//!
+//! Ownership and threads, in short (docs/bindings-rust.md has the rest):
+//! - [`Vm`] owns the VM (`Drop` destroys it) and is `Send + Sync`;
+//!   configuration takes `&mut Vm`, so it cannot race a running vCPU.
+//! - [`Vcpu`] borrows the `Vm`, so it cannot outlive it; it is `Send` (run
+//!   it on another thread) but not `Sync`. [`Kicker`] and [`StopHandle`]
+//!   reach a running vCPU/VM from other threads.
+//! - Devices are `Send + 'static` ([`Device`], kept in a `Mutex`) or
+//!   `Send + Sync + 'static` ([`ConcurrentDevice`]); hypercall handlers are
+//!   `Fn + Send + Sync + 'static`.
+//! - Callbacks run behind `extern "C"` trampolines that catch panics: a
+//!   panic stops the vCPU, and `run()` returns an [`Error`] carrying the
+//!   payload ([`Error::resume_panic`]). Nothing unwinds into C.
+#![deny(unsafe_op_in_unsafe_fn)]
+#![allow(clippy::missing_safety_doc)]
+
+mod device;
+mod error;
+mod exit;
+mod log;
+mod vcpu;
+mod vm;
+
+pub use vmm_sys as sys;
+
+pub use device::{ConcurrentDevice, Device, DeviceHandle, DeviceId, DeviceStats, FnDevice, Handled, Io, Space};
+pub use error::{errno, strerror, Error, Result};
+pub use exit::{Exit, MmioExit, PioExit, VmExit};
+pub use log::{clear_log_callback, set_log_callback, LogLevel};
+pub use vcpu::{cpu_mode_tables_size, CpuMode, CpuModeConfig, CpuidEntry, DTable, Kicker, Reg, Regs, Segment, Sregs, Vcpu};
+pub use vm::{Hypercall, KickSignal, StopHandle, Vm, VmConfig, VmStats};
+
+/// An optional capability ([`has_feature`], `enum vmm_feature`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[repr(u32)]
+pub enum Feature {
+    ReadonlyMemory = sys::VMM_FEATURE_READONLY_MEMORY,
+    Hypercalls = sys::VMM_FEATURE_HYPERCALLS,
+    VmRun = sys::VMM_FEATURE_VM_RUN,
+    Kick = sys::VMM_FEATURE_KICK,
+    LongMode = sys::VMM_FEATURE_LONG_MODE,
+}
+
+/// Whether the loaded library, on this host's KVM, provides `feature`.
+pub fn has_feature(feature: Feature) -> Result<bool> {
+    error::check(unsafe { sys::vmm_has_feature(feature as u32) }).map(|r| r == 1)
+}
+
+/// The loaded library's version as (major, minor, patch).
+pub fn version() -> (u32, u32, u32) {
+    let v = unsafe { sys::vmm_version() };
+    (v >> 16, (v >> 8) & 0xff, v & 0xff)
+}
+
+/// The loaded library's version text, e.g. "0.1.0".
+pub fn version_string() -> &'static str {
+    // SAFETY: a static string, never NULL.
+    unsafe { std::ffi::CStr::from_ptr(sys::vmm_version_string()) }.to_str().unwrap_or("?")
+}
+
+/// Checks that the loaded libvmm has the ABI major these bindings were
+/// written for and is at least as new as their headers.
+pub fn check_version() -> Result<()> {
+    let v = unsafe { sys::vmm_version() };
+    if v >> 16 != sys::VMM_VERSION_MAJOR || v < sys::VMM_VERSION_NUMBER {
+        return Err(Error::new(
+            errno::EPROTO,
+            format!("libvmm {} is loaded; these bindings need {}.{}.x", version_string(), sys::VMM_VERSION_MAJOR, sys::VMM_VERSION_MINOR),
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod static_checks {
+    use super::*;
+    fn send<T: Send>() {}
+    fn sync<T: Sync>() {}
+    #[test]
+    fn auto_traits() {
+        send::<Vm>();
+        sync::<Vm>();
+        send::<Vcpu<'static>>();
+        send::<Kicker<'static>>();
+        sync::<Kicker<'static>>();
+        send::<StopHandle>();
+        sync::<StopHandle>();
+        send::<Error>();
+        sync::<Error>();
+    }
+}
