@@ -39,7 +39,10 @@ struct vmm_io {
  * read must fill io->data (it is pre-filled with 0xff). Runs on the thread of
  * the vCPU that made the access.
  * @return 0 (handled), VMM_UNHANDLED (the exit goes back to the caller of
- *         vmm_vcpu_run()), or a negative errno (the vCPU stops with it).
+ *         vmm_vcpu_run()), or a negative errno (the vCPU stops with it; if
+ *         it is run again, the access counts as done: a write is dropped, a
+ *         read returns what is in io->data, 0xff bytes unless the callback
+ *         wrote some).
  */
 typedef int (*vmm_io_fn)(vmm_device *dev, vmm_vcpu *vcpu,
                          const struct vmm_io *io, void *user);
@@ -118,6 +121,19 @@ VMM_API int vmm_device_map_mmio(vmm_device *dev, uint64_t gpa, uint64_t len);
  *         device); -EBUSY (running).
  */
 VMM_API int vmm_device_unmap(vmm_device *dev, uint32_t space, uint64_t addr);
+
+/**
+ * @brief Drive an interrupt line of the VM's in-kernel irqchip
+ *        (KVM_IRQ_LINE): GSI 0-15 reach the PIC and IOAPIC, 16-23 the
+ *        IOAPIC.
+ * @param gsi   Global system interrupt number, 0 .. 23.
+ * @param level 1 to assert, 0 to deassert (edge-triggered lines: assert
+ *              then deassert).
+ * @return 0; -EINVAL (NULL, gsi out of range); -ENODEV (the VM has no
+ *         irqchip: platform NONE); KVM's errno.
+ * Thread-safe: callable from callbacks and from device threads.
+ */
+VMM_API int vmm_device_set_irq(vmm_device *dev, uint32_t gsi, int level);
 
 /** @brief The user pointer given to vmm_device_attach(), or NULL for NULL. */
 VMM_API void *vmm_device_user(const vmm_device *dev);

@@ -25,6 +25,15 @@ enum vmm_exit_reason {
     VMM_EXIT_DEVICE_ERROR = 9,   /**< a callback failed; vmm_exit::error holds its errno */
     VMM_EXIT_SYSTEM_EVENT = 10,  /**< KVM system event; see vmm_exit::system_event */
     VMM_EXIT_UNKNOWN = 11,       /**< a KVM exit libvmm does not know; see vmm_exit::unknown */
+    VMM_EXIT_REQUEST = 12,       /**< a device asked to end the run; see vmm_exit::request */
+};
+
+/** What a device asked for with vmm_vcpu_request_exit(). */
+enum vmm_request_kind {
+    VMM_REQUEST_RESET = 1,      /**< the guest asked for a reset (e.g. i8042 0xFE) */
+    VMM_REQUEST_POWEROFF = 2,   /**< the guest asked to power off */
+    VMM_REQUEST_DEBUG_EXIT = 3, /**< a test payload ended the VM; value is its code */
+    VMM_REQUEST_USER = 0x10000, /**< first kind free for applications' own devices */
 };
 
 /** Direction of an access, as seen from the guest. */
@@ -77,6 +86,12 @@ struct vmm_exit {
             uint32_t ndata; /**< valid entries of data (at most 4 copied) */
             uint64_t data[4];
         } system_event;
+        /** VMM_EXIT_REQUEST. */
+        struct vmm_exit_request {
+            uint32_t kind;   /**< an enum vmm_request_kind value, or VMM_REQUEST_USER + n */
+            uint32_t reserved0;
+            uint64_t value;  /**< meaning set by the kind (DEBUG_EXIT: the code written) */
+        } request;
         /** VMM_EXIT_UNKNOWN. */
         struct vmm_exit_unknown {
             uint32_t kvm_reason; /**< the raw KVM_EXIT_* value */

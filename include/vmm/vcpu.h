@@ -243,6 +243,20 @@ VMM_API int vmm_vcpu_set_cpuid(vmm_vcpu *vcpu,
 VMM_API int vmm_vcpu_run(vmm_vcpu *vcpu, struct vmm_exit *exit);
 
 /**
+ * @brief End the vCPU's run with VMM_EXIT_REQUEST once the current access
+ *        has been handled: how a device (i8042 reset, a debug-exit port, an
+ *        application's own "done" register) stops the guest with a reason.
+ *        vmm_vm_run() ends for every vCPU with that exit.
+ * @param kind  An enum vmm_request_kind value (or VMM_REQUEST_USER + n).
+ * @param value Passed through in vmm_exit::request.
+ * @return 0, -EINVAL (NULL vcpu, kind 0). A later request before the run
+ *         returns replaces an earlier one.
+ * Call from a callback running on @p vcpu, or while it does not run (its next
+ * vmm_vcpu_run() then returns at once).
+ */
+VMM_API int vmm_vcpu_request_exit(vmm_vcpu *vcpu, uint32_t kind, uint64_t value);
+
+/**
  * @brief Make the vCPU return VMM_EXIT_KICKED from vmm_vcpu_run() once:
  *        now if it is running (through the VM's kick signal), else at the
  *        start of its next run. Inside vmm_vm_run() a kick only makes the

@@ -34,15 +34,6 @@ static const struct vmm_range *overlap_at(const struct vmm_range_map *map, size_
     return NULL;
 }
 
-const struct vmm_range *vmm_range_map_overlap(const struct vmm_range_map *map, uint64_t base,
-                                              uint64_t len)
-{
-    if (len == 0)
-        return NULL;
-    uint64_t last = len - 1 > UINT64_MAX - base ? UINT64_MAX : base + (len - 1);
-    return overlap_at(map, upper_bound(map, base), base, last);
-}
-
 int vmm_range_map_insert(struct vmm_range_map *map, uint64_t base, uint64_t len, void *owner,
                          const struct vmm_range **conflict)
 {

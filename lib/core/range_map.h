@@ -30,10 +30,6 @@ struct vmm_range_map {
 int vmm_range_map_insert(struct vmm_range_map *map, uint64_t base, uint64_t len, void *owner,
                          const struct vmm_range **conflict);
 
-/* The first range overlapping [base, base+len) (clamped at 2^64), or NULL. */
-const struct vmm_range *vmm_range_map_overlap(const struct vmm_range_map *map, uint64_t base,
-                                              uint64_t len);
-
 /* Removes the range starting at @base, if @owner is NULL or owns it.
  * Returns 0 (and the owner in *owner_out if non-NULL) or -ENOENT. */
 int vmm_range_map_remove(struct vmm_range_map *map, uint64_t base, const void *owner,

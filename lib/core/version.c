@@ -3,6 +3,7 @@
 #include <vmm/version.h>
 
 #include "kvm/kvm.h"
+#include "loader/extract.h"
 
 #define STR2(x) #x
 #define STR(x) STR2(x)
@@ -29,6 +30,11 @@ VMM_API int vmm_has_feature(uint32_t feature)
     case VMM_FEATURE_VM_RUN: return 1;
     case VMM_FEATURE_KICK: return caps->immediate_exit;
     case VMM_FEATURE_LONG_MODE: return 1;
+    case VMM_FEATURE_PLATFORM_PC: return caps->irqchip;
+    case VMM_FEATURE_EXTRACT_GZIP: return vmm_loader_can_extract(VMM_COMPRESSION_GZIP);
+    case VMM_FEATURE_EXTRACT_XZ: return vmm_loader_can_extract(VMM_COMPRESSION_XZ);
+    case VMM_FEATURE_EXTRACT_ZSTD: return vmm_loader_can_extract(VMM_COMPRESSION_ZSTD);
+    case VMM_FEATURE_EXTRACT_LZ4: return vmm_loader_can_extract(VMM_COMPRESSION_LZ4);
     default: return 0;
     }
 }
@@ -48,6 +54,7 @@ VMM_API const char *vmm_exit_reason_name(uint32_t reason)
         [VMM_EXIT_DEVICE_ERROR] = "device-error",
         [VMM_EXIT_SYSTEM_EVENT] = "system-event",
         [VMM_EXIT_UNKNOWN] = "unknown",
+        [VMM_EXIT_REQUEST] = "request",
     };
     if (reason >= sizeof(names) / sizeof(names[0]))
         return "invalid";

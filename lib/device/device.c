@@ -4,6 +4,7 @@
 #include "dispatch/dispatch.h"
 
 #include "core/error.h"
+#include "kvm/kvm.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -41,11 +42,14 @@ VMM_API int vmm_device_attach(vmm_vm *vm, const struct vmm_device_ops *ops, void
         return vmm_err(-EINVAL, "%s: vm, ops and out must not be NULL", fn);
     struct vmm_device_ops o;
     int r = read_ops(ops, &o, fn);
-    if (r == 0)
-        r = vmm_vm_check_idle(vm, fn);
     vmm_device *dev = r == 0 ? calloc(1, sizeof(*dev)) : NULL;
     if (r == 0 && !dev)
         r = vmm_err(-ENOMEM, "%s: out of memory", fn);
+    if (r == 0) {
+        r = vmm_vm_begin_change(vm, fn);
+        if (r < 0)
+            free(dev);
+    }
     if (r < 0) {
         /* The device owns @user from the call on: release it as promised. */
         if (ops->struct_size >= sizeof(o) && ops->destroy)
@@ -67,6 +71,7 @@ VMM_API int vmm_device_attach(vmm_vm *vm, const struct vmm_device_ops *ops, void
     else
         vm->devices_head = dev;
     vm->devices_tail = dev;
+    vmm_vm_end_change(vm);
     *out = dev;
     return 0;
 }
@@ -96,10 +101,12 @@ VMM_API int vmm_device_detach(vmm_device *dev)
     static const char fn[] = "vmm_device_detach";
     if (!dev)
         return vmm_err(-EINVAL, "%s: dev is NULL", fn);
-    int r = vmm_vm_check_idle(dev->vm, fn);
+    vmm_vm *vm = dev->vm;
+    int r = vmm_vm_begin_change(vm, fn);
     if (r < 0)
         return r;
     free_device(dev);
+    vmm_vm_end_change(vm);
     return 0;
 }
 
@@ -123,7 +130,7 @@ static int map_range(vmm_device *dev, uint32_t space, uint64_t base, uint64_t le
         return vmm_err(-EINVAL, "%s: %s [0x%llx, +0x%llx) of device '%s' are empty or past the "
                        "end of the address space", fn, unit, (unsigned long long)base,
                        (unsigned long long)len, dev->name);
-    int r = vmm_vm_check_idle(dev->vm, fn);
+    int r = vmm_vm_begin_change(dev->vm, fn);
     if (r < 0)
         return r;
     struct vmm_range_map *map = space == VMM_SPACE_PIO ? &dev->vm->pio : &dev->vm->mmio;
@@ -132,14 +139,15 @@ static int map_range(vmm_device *dev, uint32_t space, uint64_t base, uint64_t le
     r = vmm_range_map_insert(map, base, len, dev, &hit);
     if (r == -EBUSY) {
         const vmm_device *other = hit->owner;
-        return vmm_err(-EBUSY, "%s: %s [0x%llx, +0x%llx) for device '%s' overlap [0x%llx, +0x%llx) "
-                       "of device '%s'", fn, unit, (unsigned long long)base,
-                       (unsigned long long)len, dev->name, (unsigned long long)hit->base,
-                       (unsigned long long)hit->len, other->name);
+        r = vmm_err(-EBUSY, "%s: %s [0x%llx, +0x%llx) for device '%s' overlap [0x%llx, +0x%llx) "
+                    "of device '%s'", fn, unit, (unsigned long long)base,
+                    (unsigned long long)len, dev->name, (unsigned long long)hit->base,
+                    (unsigned long long)hit->len, other->name);
+    } else if (r < 0) {
+        r = vmm_err(r, "%s: out of memory", fn);
     }
-    if (r < 0)
-        return vmm_err(r, "%s: out of memory", fn);
-    return 0;
+    vmm_vm_end_change(dev->vm);
+    return r;
 }
 
 VMM_API int vmm_device_map_pio(vmm_device *dev, uint16_t port, uint32_t len)
@@ -160,15 +168,32 @@ VMM_API int vmm_device_unmap(vmm_device *dev, uint32_t space, uint64_t addr)
     if (space != VMM_SPACE_PIO && space != VMM_SPACE_MMIO)
         return vmm_err(-EINVAL, "%s: space %u is neither VMM_SPACE_PIO nor VMM_SPACE_MMIO", fn,
                        space);
-    int r = vmm_vm_check_idle(dev->vm, fn);
+    int r = vmm_vm_begin_change(dev->vm, fn);
     if (r < 0)
         return r;
     struct vmm_range_map *map = space == VMM_SPACE_PIO ? &dev->vm->pio : &dev->vm->mmio;
     vmm_dispatch_forget_ranges(dev->vm);
     if (vmm_range_map_remove(map, addr, dev, NULL) < 0)
-        return vmm_err(-ENOENT, "%s: device '%s' has no range starting at 0x%llx", fn, dev->name,
-                       (unsigned long long)addr);
-    return 0;
+        r = vmm_err(-ENOENT, "%s: device '%s' has no range starting at 0x%llx", fn, dev->name,
+                    (unsigned long long)addr);
+    vmm_vm_end_change(dev->vm);
+    return r;
+}
+
+VMM_API int vmm_device_set_irq(vmm_device *dev, uint32_t gsi, int level)
+{
+    static const char fn[] = "vmm_device_set_irq";
+    if (!dev)
+        return vmm_err(-EINVAL, "%s: dev is NULL", fn);
+    if (!dev->vm->has_irqchip)
+        return vmm_err(-ENODEV, "%s: device '%s': the VM has no irqchip (platform NONE)", fn,
+                       dev->name);
+    /* KVM's default routing: GSI 0-15 to PIC and IOAPIC, 16-23 IOAPIC only. */
+    if (gsi > 23)
+        return vmm_err(-EINVAL, "%s: device '%s': gsi %u is not 0-23", fn, dev->name, gsi);
+    struct kvm_irq_level irq = { .irq = gsi, .level = level ? 1 : 0 };
+    int r = vmm_kvm_ioctl(dev->vm->fd, KVM_IRQ_LINE, &irq, "vmm_device_set_irq: KVM_IRQ_LINE");
+    return r < 0 ? r : 0;
 }
 
 VMM_API void *vmm_device_user(const vmm_device *dev)

@@ -15,6 +15,8 @@ int vmm_dispatch_callback_failed(vmm_device *dev, vmm_vcpu *vcpu, const struct v
         return r;
     }
     vmm_device_count(dev, &dev->errors);
+    if (dev->own_errors)
+        return r; /* the callback already said what failed */
     if (r > 0)
         return vmm_err(-EPROTO, "device '%s' returned %d, which is neither 0, VMM_UNHANDLED nor "
                        "a negative errno", dev->name, r);

@@ -66,9 +66,10 @@ int vmm_hypercall_attach_doorbell(vmm_vm *vm)
     ops.pio = doorbell_pio;
     vmm_device *dev;
     int r = vmm_device_attach(vm, &ops, NULL, &dev);
-    if (r == 0)
-        r = vmm_device_map_pio(dev, vm->hypercall_port, 4);
-    return r;
+    if (r < 0)
+        return r;
+    dev->own_errors = true; /* "hypercall N failed: ..." says more than "device 'hypercall'" */
+    return vmm_device_map_pio(dev, vm->hypercall_port, 4);
 }
 
 void vmm_hypercalls_free(vmm_vm *vm)
@@ -86,18 +87,22 @@ VMM_API int vmm_hypercall_register(vmm_vm *vm, uint64_t nr, vmm_hypercall_fn fn,
     if (!vm->hypercall_port)
         return vmm_err(-EINVAL, "%s: this VM was created with hypercall_port 0 (no hypercalls)",
                        fn_name);
-    int r = vmm_vm_check_idle(vm, fn_name);
+    int r = vmm_vm_begin_change(vm, fn_name);
     if (r < 0)
         return r;
     size_t i = lower_bound(vm, nr);
-    if (i < vm->hypercall_count && vm->hypercalls[i].nr == nr)
-        return vmm_err(-EEXIST, "%s: hypercall %llu is already registered", fn_name,
-                       (unsigned long long)nr);
+    if (i < vm->hypercall_count && vm->hypercalls[i].nr == nr) {
+        r = vmm_err(-EEXIST, "%s: hypercall %llu is already registered", fn_name,
+                    (unsigned long long)nr);
+        goto out;
+    }
     if (vm->hypercall_count == vm->hypercall_capacity) {
         size_t cap = vm->hypercall_capacity ? vm->hypercall_capacity * 2 : 8;
         struct vmm_hypercall_entry *grown = realloc(vm->hypercalls, cap * sizeof(*grown));
-        if (!grown)
-            return vmm_err(-ENOMEM, "%s: out of memory", fn_name);
+        if (!grown) {
+            r = vmm_err(-ENOMEM, "%s: out of memory", fn_name);
+            goto out;
+        }
         vm->hypercalls = grown;
         vm->hypercall_capacity = cap;
     }
@@ -105,7 +110,9 @@ VMM_API int vmm_hypercall_register(vmm_vm *vm, uint64_t nr, vmm_hypercall_fn fn,
             (vm->hypercall_count - i) * sizeof(vm->hypercalls[0]));
     vm->hypercalls[i] = (struct vmm_hypercall_entry){ .nr = nr, .fn = fn, .user = user };
     vm->hypercall_count++;
-    return 0;
+out:
+    vmm_vm_end_change(vm);
+    return r;
 }
 
 VMM_API int vmm_hypercall_unregister(vmm_vm *vm, uint64_t nr)
@@ -113,15 +120,18 @@ VMM_API int vmm_hypercall_unregister(vmm_vm *vm, uint64_t nr)
     static const char fn_name[] = "vmm_hypercall_unregister";
     if (!vm)
         return vmm_err(-EINVAL, "%s: vm is NULL", fn_name);
-    int r = vmm_vm_check_idle(vm, fn_name);
+    int r = vmm_vm_begin_change(vm, fn_name);
     if (r < 0)
         return r;
     size_t i = lower_bound(vm, nr);
-    if (i >= vm->hypercall_count || vm->hypercalls[i].nr != nr)
-        return vmm_err(-ENOENT, "%s: hypercall %llu is not registered", fn_name,
-                       (unsigned long long)nr);
-    memmove(&vm->hypercalls[i], &vm->hypercalls[i + 1],
-            (vm->hypercall_count - i - 1) * sizeof(vm->hypercalls[0]));
-    vm->hypercall_count--;
-    return 0;
+    if (i >= vm->hypercall_count || vm->hypercalls[i].nr != nr) {
+        r = vmm_err(-ENOENT, "%s: hypercall %llu is not registered", fn_name,
+                    (unsigned long long)nr);
+    } else {
+        memmove(&vm->hypercalls[i], &vm->hypercalls[i + 1],
+                (vm->hypercall_count - i - 1) * sizeof(vm->hypercalls[0]));
+        vm->hypercall_count--;
+    }
+    vmm_vm_end_change(vm);
+    return r;
 }

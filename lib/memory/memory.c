@@ -57,26 +57,18 @@ static int check_add(vmm_vm *vm, uint64_t gpa, uint64_t size, uint32_t flags, co
     if (size > (uint64_t)SIZE_MAX)
         return vmm_err(-EINVAL, "%s: size 0x%llx does not fit the host address space", caller,
                        (unsigned long long)size);
-    int r = vmm_vm_check_idle(vm, caller);
-    if (r < 0)
-        return r;
     const struct vmm_kvm_caps *caps;
-    r = vmm_kvm_caps_get(&caps, caller);
+    int r = vmm_kvm_caps_get(&caps, caller);
     if (r < 0)
         return r;
     if ((flags & VMM_MEM_READONLY) && !caps->readonly_mem)
         return vmm_err(-EOPNOTSUPP, "%s: this KVM has no read-only memory (KVM_CAP_READONLY_MEM)",
                        caller);
-    const struct vmm_range *hit = vmm_range_map_overlap(&vm->memory.map, gpa, size);
-    if (hit)
-        return vmm_err(-EEXIST, "%s: [0x%llx, +0x%llx) overlaps the region at 0x%llx (+0x%llx)",
-                       caller, (unsigned long long)gpa, (unsigned long long)size,
-                       (unsigned long long)hit->base, (unsigned long long)hit->len);
     return 0;
 }
 
-/* Registers a checked region with KVM and the map; frees nothing on error
- * (the caller unmaps what it mapped). */
+/* Registers a checked region with KVM and the map, refusing overlaps and
+ * running vCPUs; frees nothing on error (the caller unmaps what it mapped). */
 static int add_region(vmm_vm *vm, uint64_t gpa, uint64_t size, uint32_t flags, void *hva,
                       bool owned, bool host_writable, const char *caller)
 {
@@ -89,10 +81,20 @@ static int add_region(vmm_vm *vm, uint64_t gpa, uint64_t size, uint32_t flags, v
         return vmm_err(-ENOMEM, "%s: out of memory", caller);
     *region = (struct vmm_region){ .gpa = gpa, .size = size, .hva = hva, .flags = flags,
                                    .owned = owned, .host_writable = host_writable };
-    r = alloc_slot(&vm->memory, caps->nr_memslots, &region->slot, caller);
+    r = vmm_vm_begin_change(vm, caller);
     if (r < 0)
         goto fail;
-    r = vmm_range_map_insert(&vm->memory.map, gpa, size, region, NULL);
+    r = alloc_slot(&vm->memory, caps->nr_memslots, &region->slot, caller);
+    if (r < 0)
+        goto fail_change;
+    const struct vmm_range *hit;
+    r = vmm_range_map_insert(&vm->memory.map, gpa, size, region, &hit);
+    if (r == -EBUSY) {
+        r = vmm_err(-EEXIST, "%s: [0x%llx, +0x%llx) overlaps the region at 0x%llx (+0x%llx)",
+                    caller, (unsigned long long)gpa, (unsigned long long)size,
+                    (unsigned long long)hit->base, (unsigned long long)hit->len);
+        goto fail_slot;
+    }
     if (r < 0) {
         r = vmm_err(r, "%s: out of memory", caller);
         goto fail_slot;
@@ -101,11 +103,14 @@ static int add_region(vmm_vm *vm, uint64_t gpa, uint64_t size, uint32_t flags, v
     r = vmm_kvm_set_memory(vm->fd, region->slot, kvm_flags, gpa, size, hva, caller);
     if (r < 0)
         goto fail_map;
+    vmm_vm_end_change(vm);
     return 0;
 fail_map:
     vmm_range_map_remove(&vm->memory.map, gpa, region, NULL);
 fail_slot:
     vm->memory.slot_used[region->slot] = 0;
+fail_change:
+    vmm_vm_end_change(vm);
 fail:
     free(region);
     return r;
@@ -183,22 +188,26 @@ VMM_API int vmm_memory_remove(vmm_vm *vm, uint64_t gpa)
     static const char fn[] = "vmm_memory_remove";
     if (!vm)
         return vmm_err(-EINVAL, "%s: vm is NULL", fn);
-    int r = vmm_vm_check_idle(vm, fn);
+    int r = vmm_vm_begin_change(vm, fn);
     if (r < 0)
         return r;
     const struct vmm_range *hit = vmm_range_map_find(&vm->memory.map, gpa);
-    if (!hit || hit->base != gpa)
-        return vmm_err(-ENOENT, "%s: no region starts at gpa 0x%llx", fn, (unsigned long long)gpa);
+    if (!hit || hit->base != gpa) {
+        r = vmm_err(-ENOENT, "%s: no region starts at gpa 0x%llx", fn, (unsigned long long)gpa);
+        goto out;
+    }
     struct vmm_region *region = hit->owner;
     r = vmm_kvm_set_memory(vm->fd, region->slot, 0, gpa, 0, region->hva, fn);
     if (r < 0)
-        return r;
+        goto out;
     vmm_range_map_remove(&vm->memory.map, gpa, region, NULL);
     vm->memory.slot_used[region->slot] = 0;
     if (region->owned)
         munmap(region->hva, region->size);
     free(region);
-    return 0;
+out:
+    vmm_vm_end_change(vm);
+    return r;
 }
 
 void vmm_memory_fini(struct vmm_memory *mem)

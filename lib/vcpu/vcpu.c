@@ -159,7 +159,15 @@ static inline unsigned stat_of(uint32_t kvm_reason)
 /* Reports a request made by another thread: a stop first, then a kick. */
 static __attribute__((noinline)) bool take_request_slow(vmm_vcpu *vcpu, struct vmm_exit *exit)
 {
-    uint32_t was = __atomic_fetch_and(&vcpu->requests, ~VMM_REQ_STOP, __ATOMIC_SEQ_CST);
+    /* A device's exit request first: it finishes what the guest asked for. */
+    uint32_t was = __atomic_fetch_and(&vcpu->requests, ~VMM_REQ_EXIT, __ATOMIC_SEQ_CST);
+    if (was & VMM_REQ_EXIT) {
+        exit->reason = VMM_EXIT_REQUEST;
+        exit->request.kind = vcpu->exit_request_kind;
+        exit->request.value = vcpu->exit_request_value;
+        return true;
+    }
+    was = __atomic_fetch_and(&vcpu->requests, ~VMM_REQ_STOP, __ATOMIC_SEQ_CST);
     if (!(was & VMM_REQ_STOP))
         was = __atomic_fetch_and(&vcpu->requests, ~VMM_REQ_KICK, __ATOMIC_SEQ_CST);
     if (was & VMM_REQ_STOP)
@@ -239,6 +247,18 @@ static int run_loop(vmm_vcpu *vcpu, struct vmm_exit *exit)
     }
 }
 
+VMM_API int vmm_vcpu_request_exit(vmm_vcpu *vcpu, uint32_t kind, uint64_t value)
+{
+    if (!vcpu || kind == 0)
+        return vmm_err(-EINVAL, "vmm_vcpu_request_exit: vcpu must not be NULL and kind not 0");
+    /* Only the vCPU's own thread (in a callback) or an idle vCPU gets here,
+     * so the fields need no lock; the request bit publishes them. */
+    vcpu->exit_request_kind = kind;
+    vcpu->exit_request_value = value;
+    __atomic_fetch_or(&vcpu->requests, VMM_REQ_EXIT, __ATOMIC_SEQ_CST);
+    return 0;
+}
+
 VMM_API int vmm_vcpu_run(vmm_vcpu *vcpu, struct vmm_exit *exit)
 {
     if (!vcpu || !exit)
@@ -248,6 +268,12 @@ VMM_API int vmm_vcpu_run(vmm_vcpu *vcpu, struct vmm_exit *exit)
                        vcpu->index);
     vmm_vm *vm = vcpu->vm;
     __atomic_add_fetch(&vm->running_vcpus, 1, __ATOMIC_SEQ_CST);
+    if (__atomic_load_n(&vm->changing, __ATOMIC_SEQ_CST)) {
+        __atomic_sub_fetch(&vm->running_vcpus, 1, __ATOMIC_SEQ_CST);
+        __atomic_store_n(&vcpu->running, 0, __ATOMIC_RELEASE);
+        return vmm_err(-EBUSY, "vmm_vcpu_run: another thread is changing the VM's memory, "
+                       "devices or hypercalls");
+    }
     pthread_mutex_lock(&vcpu->thread_lock);
     vcpu->thread = pthread_self();
     vcpu->has_thread = true;

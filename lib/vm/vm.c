@@ -4,6 +4,7 @@
 
 #include "core/error.h"
 #include "kvm/kvm.h"
+#include "x86/pc.h"
 
 #include <errno.h>
 #include <signal.h>
@@ -47,7 +48,7 @@ static int validate_config(struct vmm_vm_config *c, const char *fn)
 {
     if (c->flags)
         return vmm_err(-EINVAL, "%s: unknown config flags 0x%x", fn, c->flags);
-    if (c->platform != VMM_PLATFORM_NONE)
+    if (c->platform != VMM_PLATFORM_NONE && c->platform != VMM_PLATFORM_PC)
         return vmm_err(-EINVAL, "%s: unknown platform %u", fn, c->platform);
     if (c->num_vcpus == 0 || c->num_vcpus > VMM_MAX_VCPUS)
         return vmm_err(-EINVAL, "%s: num_vcpus %u is outside 1..%u", fn, c->num_vcpus,
@@ -104,6 +105,7 @@ VMM_API int vmm_vm_create(const struct vmm_vm_config *cfg, vmm_vm **out)
     vm->hypercall_port = c.hypercall_port;
     vm->kick_signal = c.kick_signal;
     vm->vcpus = vcpus;
+    pthread_mutex_init(&vm->change_lock, NULL);
     vm->fd = vmm_kvm_create_vm(fn);
     if (vm->fd < 0) {
         r = vm->fd;
@@ -116,10 +118,20 @@ VMM_API int vmm_vm_create(const struct vmm_vm_config *cfg, vmm_vm **out)
         if (r < 0)
             goto fail;
     }
+    if (c.platform == VMM_PLATFORM_PC) {
+        r = vmm_pc_init(vm);
+        if (r < 0)
+            goto fail;
+    }
     for (uint32_t i = 0; i < c.num_vcpus; i++) {
         r = vmm_vcpu_create(vm, i, &vm->vcpus[i]);
         if (r < 0)
             goto fail;
+        if (c.platform == VMM_PLATFORM_PC) {
+            r = vmm_pc_vcpu_init(vm->vcpus[i]);
+            if (r < 0)
+                goto fail;
+        }
     }
     if (vm->hypercall_port) {
         r = vmm_hypercall_attach_doorbell(vm);
@@ -148,7 +160,24 @@ VMM_API void vmm_vm_destroy(vmm_vm *vm)
     if (vm->fd >= 0)
         close(vm->fd);
     vmm_memory_fini(&vm->memory);
+    pthread_mutex_destroy(&vm->change_lock);
     free(vm);
+}
+
+int vmm_vm_begin_change(vmm_vm *vm, const char *caller)
+{
+    pthread_mutex_lock(&vm->change_lock);
+    __atomic_add_fetch(&vm->changing, 1, __ATOMIC_SEQ_CST);
+    int r = vmm_vm_check_idle(vm, caller);
+    if (r < 0)
+        vmm_vm_end_change(vm);
+    return r;
+}
+
+void vmm_vm_end_change(vmm_vm *vm)
+{
+    __atomic_sub_fetch(&vm->changing, 1, __ATOMIC_SEQ_CST);
+    pthread_mutex_unlock(&vm->change_lock);
 }
 
 int vmm_vm_check_idle(const vmm_vm *vm, const char *caller)
@@ -192,12 +221,13 @@ VMM_API int vmm_vm_reset_devices(vmm_vm *vm)
     static const char fn[] = "vmm_vm_reset_devices";
     if (!vm)
         return vmm_err(-EINVAL, "%s: vm is NULL", fn);
-    int r = vmm_vm_check_idle(vm, fn);
+    int r = vmm_vm_begin_change(vm, fn);
     if (r < 0)
         return r;
     for (vmm_device *d = vm->devices_head; d; d = d->next)
         if (d->ops.reset)
             d->ops.reset(d, d->user);
+    vmm_vm_end_change(vm);
     return 0;
 }
 

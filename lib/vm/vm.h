@@ -25,6 +25,7 @@ struct vmm_device {
     void *user;
     bool serialize;            /* take lock around callbacks */
     bool racy_counters;        /* callbacks may run concurrently: count atomically */
+    bool own_errors;           /* its callbacks word their own vmm_last_error() */
     pthread_mutex_t lock;
     struct vmm_device *prev, *next; /* attach order */
     /* Callback invocations, indexed by VMM_ACCESS_INDEX(space, is_write). */
@@ -51,6 +52,8 @@ struct vmm_vcpu {
 
     int running;          /* atomic: a thread is inside vmm_vcpu_run() */
     uint32_t requests;    /* atomic VMM_REQ_* bits from other threads */
+    uint32_t exit_request_kind;  /* vmm_vcpu_request_exit(), with VMM_REQ_EXIT */
+    uint64_t exit_request_value;
     pthread_mutex_t thread_lock; /* guards thread/has_thread for signalling */
     pthread_t thread;
     bool has_thread;
@@ -79,6 +82,7 @@ struct vmm_vm {
     uint32_t num_vcpus;
     uint16_t hypercall_port;
     int kick_signal; /* 0: none */
+    bool has_irqchip; /* KVM_CREATE_IRQCHIP done (platform PC) */
     vmm_vcpu **vcpus;
 
     struct vmm_memory memory;
@@ -90,11 +94,19 @@ struct vmm_vm {
     size_t hypercall_count, hypercall_capacity;
 
     int running_vcpus;  /* atomic: vCPUs inside vmm_vcpu_run() */
+    /* Changes to the memory map, the address spaces and the hypercall table
+     * happen only while no vCPU runs. change_lock serialises changers;
+     * `changing` and running_vcpus form a Dekker pair (each side raises its
+     * own count, then checks the other's), so a vCPU cannot start while a
+     * change is under way, and a change cannot start while a vCPU runs. */
+    pthread_mutex_t change_lock;
+    int changing;       /* atomic */
 };
 
 /* vmm_vcpu::requests: vmm_vm_stop() and vmm_vcpu_kick() not yet reported. */
 #define VMM_REQ_STOP (1u << 0)
 #define VMM_REQ_KICK (1u << 1)
+#define VMM_REQ_EXIT (1u << 2) /* vmm_vcpu_request_exit(): set by the vCPU's own thread */
 
 /* Index into vmm_device::accesses: PIO read, PIO write, MMIO read, MMIO write. */
 #define VMM_ACCESS_INDEX(space, is_write) (((space) << 1) | ((is_write) ? 1 : 0))
@@ -103,8 +115,13 @@ struct vmm_vm {
 #define VMM_STAT_INC(field) \
     __atomic_store_n(&(field), __atomic_load_n(&(field), __ATOMIC_RELAXED) + 1, __ATOMIC_RELAXED)
 
-/* -EBUSY with a sentence if any vCPU of @vm is running. */
+/* -EBUSY with a sentence if any vCPU of @vm is running (a snapshot: use
+ * vmm_vm_begin_change() to keep it so). */
 int vmm_vm_check_idle(const vmm_vm *vm, const char *caller);
+/* Starts a change of the VM's maps or tables: 0 with no vCPU running and
+ * none able to start until vmm_vm_end_change(), or -EBUSY. */
+int vmm_vm_begin_change(vmm_vm *vm, const char *caller);
+void vmm_vm_end_change(vmm_vm *vm);
 
 /* lib/vcpu: creation and teardown, used by vm.c. */
 int vmm_vcpu_create(vmm_vm *vm, uint32_t index, vmm_vcpu **out);

@@ -86,11 +86,11 @@ static void test_error_version_exit_names(void **state)
     E(-EINVAL, vmm_set_log_callback(NULL, NULL, VMM_LOG_DEBUG + 1));
     E(-EINVAL, vmm_set_log_callback(NULL, NULL, INT_MAX));
 
-    for (uint32_t r = VMM_EXIT_HLT; r <= VMM_EXIT_UNKNOWN; r++) {
+    for (uint32_t r = VMM_EXIT_HLT; r <= VMM_EXIT_REQUEST; r++) {
         assert_non_null(vmm_exit_reason_name(r));
         assert_string_not_equal(vmm_exit_reason_name(r), "invalid");
     }
-    assert_string_equal(vmm_exit_reason_name(VMM_EXIT_UNKNOWN + 1), "invalid");
+    assert_string_equal(vmm_exit_reason_name(VMM_EXIT_REQUEST + 1), "invalid");
     assert_string_equal(vmm_exit_reason_name(0xffffffffu), "invalid");
 
     assert_int_equal(vmm_version(), VMM_VERSION_NUMBER);
@@ -132,7 +132,7 @@ static void test_vm_calls(void **state)
     BAD_CFG(struct_size, 4);
     BAD_CFG(flags, 1);
     BAD_CFG(flags, 0x80000000u);
-    BAD_CFG(platform, 1);
+    BAD_CFG(platform, 77);
     BAD_CFG(platform, 0xffffffffu);
     BAD_CFG(num_vcpus, 0);
     BAD_CFG(num_vcpus, VMM_MAX_VCPUS + 1);
