@@ -18,6 +18,12 @@ enum vmm_platform {
     /** Nothing but what the caller maps and attaches: no irqchip, no
      *  devices. The cheapest VM to create. */
     VMM_PLATFORM_NONE = 0,
+    /** A PC for stock operating systems (see pc.h): KVM's in-kernel
+     *  irqchip (PIC, IOAPIC, LAPICs) and PIT, CPUID with the KVM paravirtual
+     *  leaves and a topology matching num_vcpus, MSR defaults, vCPU 0 as the
+     *  bootstrap processor and the others waiting for INIT/SIPI. Devices
+     *  (serial, i8042, RTC) and memory are added by the caller. */
+    VMM_PLATFORM_PC = 1,
 };
 
 /** Most vCPUs a VM may have (KVM may allow fewer; vmm_vm_create() checks). */

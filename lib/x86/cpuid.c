@@ -1,5 +1,6 @@
 /* CPUID: every vCPU starts with what KVM supports, with its own APIC id. */
 #include "vm/vm.h"
+#include "x86/pc.h"
 
 #include "core/error.h"
 #include "kvm/kvm.h"
@@ -8,7 +9,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define MAX_CPUID_ENTRIES 256
 
 _Static_assert(KVM_CPUID_FLAG_SIGNIFCANT_INDEX == 1, "vmm_cpuid_entry.flags documents 1");
 
@@ -24,8 +24,8 @@ static void set_apic_id(struct vmm_cpuid_entry *e, uint32_t count, uint32_t id)
     }
 }
 
-static int apply(vmm_vcpu *vcpu, const struct vmm_cpuid_entry *entries, uint32_t count,
-                 const char *fn)
+int vmm_x86_cpuid_apply(vmm_vcpu *vcpu, const struct vmm_cpuid_entry *entries, uint32_t count,
+                        const char *fn)
 {
     struct kvm_cpuid2 *k = calloc(1, sizeof(*k) + count * sizeof(k->entries[0]));
     struct vmm_cpuid_entry *copy = malloc(count * sizeof(*copy));
@@ -65,7 +65,8 @@ int vmm_x86_cpuid_init(vmm_vcpu *vcpu)
     int r = vmm_kvm_caps_get(&caps, "vmm_vm_create");
     if (r < 0)
         return r;
-    uint32_t n = caps->cpuid_count < MAX_CPUID_ENTRIES ? caps->cpuid_count : MAX_CPUID_ENTRIES;
+    uint32_t n = caps->cpuid_count < VMM_X86_MAX_CPUID_ENTRIES ? caps->cpuid_count
+                                                               : VMM_X86_MAX_CPUID_ENTRIES;
     struct vmm_cpuid_entry *e = calloc(n ? n : 1, sizeof(*e));
     if (!e)
         return vmm_err(-ENOMEM, "vmm_vm_create: out of memory");
@@ -76,7 +77,7 @@ int vmm_x86_cpuid_init(vmm_vcpu *vcpu)
                                          .ecx = s->ecx, .edx = s->edx };
     }
     set_apic_id(e, n, vcpu->index);
-    r = apply(vcpu, e, n, "vmm_vm_create");
+    r = vmm_x86_cpuid_apply(vcpu, e, n, "vmm_vm_create");
     free(e);
     return r;
 }
@@ -102,7 +103,8 @@ VMM_API int vmm_vcpu_set_cpuid(vmm_vcpu *vcpu, const struct vmm_cpuid_entry *ent
     static const char fn[] = "vmm_vcpu_set_cpuid";
     if (!vcpu || !entries)
         return vmm_err(-EINVAL, "%s: vcpu and entries must not be NULL", fn);
-    if (count == 0 || count > MAX_CPUID_ENTRIES)
-        return vmm_err(-EINVAL, "%s: count %u is outside 1..%d", fn, count, MAX_CPUID_ENTRIES);
-    return apply(vcpu, entries, count, fn);
+    if (count == 0 || count > VMM_X86_MAX_CPUID_ENTRIES)
+        return vmm_err(-EINVAL, "%s: count %u is outside 1..%d", fn, count,
+                       VMM_X86_MAX_CPUID_ENTRIES);
+    return vmm_x86_cpuid_apply(vcpu, entries, count, fn);
 }
