@@ -16,7 +16,9 @@ cd "$(dirname "$0")/.." || exit 1
 . scripts/common.sh
 
 need_packages meson ninja-build gcc libc6-dev pkg-config libcmocka-dev \
-              doxygen abigail-tools valgrind
+              doxygen abigail-tools valgrind \
+              zlib1g-dev liblzma-dev libzstd-dev liblz4-dev \
+              gzip xz-utils zstd lz4
 check_kvm || true
 
 failed=

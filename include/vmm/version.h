@@ -49,6 +49,17 @@ enum vmm_feature {
     VMM_FEATURE_KICK = 4,
     /** vmm_vcpu_set_cpu_mode() accepts VMM_CPU_MODE_LONG. */
     VMM_FEATURE_LONG_MODE = 5,
+    /** VMM_PLATFORM_PC: in-kernel irqchip and PIT (needs KVM_CAP_IRQCHIP
+     *  and KVM_CAP_PIT2). */
+    VMM_FEATURE_PLATFORM_PC = 6,
+    /** VMM_BOOT_F_BZIMAGE_EXTRACT handles gzip payloads (built with zlib). */
+    VMM_FEATURE_EXTRACT_GZIP = 7,
+    /** ... xz payloads (built with liblzma). */
+    VMM_FEATURE_EXTRACT_XZ = 8,
+    /** ... zstd payloads (built with libzstd). */
+    VMM_FEATURE_EXTRACT_ZSTD = 9,
+    /** ... LZ4 payloads (built with liblz4). */
+    VMM_FEATURE_EXTRACT_LZ4 = 10,
 };
 
 /**

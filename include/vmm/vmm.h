@@ -13,10 +13,14 @@
 
 #include <vmm/common.h>
 #include <vmm/device.h>
+#include <vmm/devices/legacy.h>
+#include <vmm/devices/serial.h>
 #include <vmm/error.h>
 #include <vmm/exit.h>
 #include <vmm/hypercall.h>
+#include <vmm/loader.h>
 #include <vmm/memory.h>
+#include <vmm/pc.h>
 #include <vmm/vcpu.h>
 #include <vmm/version.h>
 #include <vmm/vm.h>
