@@ -2,6 +2,7 @@
  * with identity-mapped page tables built in guest memory (Intel SDM vol. 3
  * §9.8-9.9 for the mode switches, §4.5 for 4-level paging). */
 #include "vm/vm.h"
+#include "x86/pc.h"
 
 #include "core/error.h"
 
@@ -40,6 +41,9 @@
 #define SEL_CODE64 0x08
 #define SEL_DATA 0x10
 #define SEL_CODE32 0x18
+/* Documentation/arch/x86/boot.rst: __BOOT_CS and __BOOT_DS. */
+#define SEL_LINUX_CODE 0x10
+#define SEL_LINUX_DATA 0x18
 #define SEL_USER_DATA 0x23
 #define SEL_USER_CODE64 0x2b
 #define SEL_TSS 0x30
@@ -100,8 +104,12 @@ VMM_API int vmm_cpu_mode_tables_size(uint32_t mode, uint64_t identity_map_size, 
     }
 }
 
-/* Writes the GDT and TSS at the start of the tables area. */
-static void write_gdt(uint8_t *tables, const struct vmm_segment *tss)
+/* Writes the GDT and TSS at the start of the tables area. With
+ * @linux_code (a flat code descriptor for the mode being entered), slots
+ * 0x10 and 0x18 become the Linux boot protocol's __BOOT_CS and __BOOT_DS
+ * instead of our data and 32-bit code. */
+static void write_gdt(uint8_t *tables, const struct vmm_segment *tss,
+                      const struct vmm_segment *linux_code)
 {
     uint64_t gdt[GDT_ENTRIES] = { 0 };
     struct vmm_segment s;
@@ -111,6 +119,11 @@ static void write_gdt(uint8_t *tables, const struct vmm_segment *tss)
     gdt[SEL_DATA >> 3] = gdt_entry(&s);
     s = flat_segment(SEL_CODE32, 0xb, 0, false, true);
     gdt[SEL_CODE32 >> 3] = gdt_entry(&s);
+    if (linux_code) {
+        gdt[SEL_LINUX_CODE >> 3] = gdt_entry(linux_code);
+        s = flat_segment(SEL_LINUX_DATA, 0x3, 0, false, true);
+        gdt[SEL_LINUX_DATA >> 3] = gdt_entry(&s);
+    }
     s = flat_segment(SEL_USER_DATA, 0x3, 3, false, true);
     gdt[SEL_USER_DATA >> 3] = gdt_entry(&s);
     s = flat_segment(SEL_USER_CODE64, 0xb, 3, true, false);
@@ -164,11 +177,9 @@ static int read_mode_config(const struct vmm_cpu_mode_config *in, struct vmm_cpu
     return 0;
 }
 
-VMM_API int vmm_vcpu_set_cpu_mode(vmm_vcpu *vcpu, const struct vmm_cpu_mode_config *cfg)
+static int set_cpu_mode(vmm_vcpu *vcpu, const struct vmm_cpu_mode_config *cfg, bool linux_gdt,
+                        const char *fn)
 {
-    static const char fn[] = "vmm_vcpu_set_cpu_mode";
-    if (!vcpu || !cfg)
-        return vmm_err(-EINVAL, "%s: vcpu and cfg must not be NULL", fn);
     struct vmm_cpu_mode_config c = { 0 };
     int r = read_mode_config(cfg, &c, fn);
     if (r < 0)
@@ -214,7 +225,10 @@ VMM_API int vmm_vcpu_set_cpu_mode(vmm_vcpu *vcpu, const struct vmm_cpu_mode_conf
         s.efer = 0;
     } else {
         bool user = c.flags & VMM_CPU_MODE_F_USER;
-        write_gdt(tables, &tss);
+        struct vmm_segment linux_code =
+            flat_segment(SEL_LINUX_CODE, 0xb, 0, c.mode == VMM_CPU_MODE_LONG,
+                         c.mode == VMM_CPU_MODE_PROTECTED);
+        write_gdt(tables, &tss, linux_gdt ? &linux_code : NULL);
         s.gdt = (struct vmm_dtable){ .base = c.tables_gpa + GDT_OFFSET,
                                      .limit = GDT_ENTRIES * 8 - 1 };
         /* No IDT: the guest installs its own if it wants exceptions. */
@@ -243,6 +257,10 @@ VMM_API int vmm_vcpu_set_cpu_mode(vmm_vcpu *vcpu, const struct vmm_cpu_mode_conf
             s.cr4 = CR4_PAE | CR4_OSFXSR | CR4_OSXMMEXCPT;
             s.efer = EFER_LME | EFER_LMA;
         }
+        if (linux_gdt) {
+            s.cs = linux_code;
+            s.ds = s.es = s.fs = s.gs = s.ss = flat_segment(SEL_LINUX_DATA, 0x3, 0, false, true);
+        }
     }
     r = vmm_vcpu_set_sregs(vcpu, &s);
     if (r < 0)
@@ -253,4 +271,20 @@ VMM_API int vmm_vcpu_set_cpu_mode(vmm_vcpu *vcpu, const struct vmm_cpu_mode_conf
         return r;
     regs.rflags = 2; /* IOPL 0, interrupts off */
     return vmm_vcpu_set_regs(vcpu, &regs);
+}
+
+VMM_API int vmm_vcpu_set_cpu_mode(vmm_vcpu *vcpu, const struct vmm_cpu_mode_config *cfg)
+{
+    static const char fn[] = "vmm_vcpu_set_cpu_mode";
+    if (!vcpu || !cfg)
+        return vmm_err(-EINVAL, "%s: vcpu and cfg must not be NULL", fn);
+    return set_cpu_mode(vcpu, cfg, false, fn);
+}
+
+int vmm_x86_set_cpu_mode(vmm_vcpu *vcpu, const struct vmm_cpu_mode_config *cfg, bool linux_gdt,
+                         const char *fn)
+{
+    if (linux_gdt && (cfg->flags & VMM_CPU_MODE_F_USER))
+        return vmm_err(-EINVAL, "%s: the Linux boot GDT is for CPL0 entry", fn);
+    return set_cpu_mode(vcpu, cfg, linux_gdt, fn);
 }

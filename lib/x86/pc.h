@@ -40,6 +40,13 @@ int vmm_pc_write_mptable(vmm_vm *vm);
 int vmm_x86_cpuid_apply(vmm_vcpu *vcpu, const struct vmm_cpuid_entry *entries, uint32_t count,
                         const char *fn);
 
+/* lib/x86/cpu_mode.c: vmm_vcpu_set_cpu_mode() for the loaders. With
+ * @linux_gdt, CS is the Linux boot protocol's __BOOT_CS (0x10: flat code of
+ * the mode entered) and DS/ES/SS... its __BOOT_DS (0x18), as boot.rst's
+ * 32- and 64-bit protocols require. @fn names the public caller. */
+int vmm_x86_set_cpu_mode(vmm_vcpu *vcpu, const struct vmm_cpu_mode_config *cfg, bool linux_gdt,
+                         const char *fn);
+
 /* lib/x86/topology.c: rewrites a copy of the vCPU's table so that it
  * describes @vcpu as core vcpu->index of one package with num_vcpus cores,
  * one thread each, and installs it. */

@@ -1,0 +1,273 @@
+/* vmm_boot_load() and vmm_boot_load_files(): the configuration, format
+ * detection, and the steps every format shares — plan, check, write, then
+ * enter. */
+#include "loader/elf.h"
+#include "loader/loader.h"
+#include "x86/pc.h"
+
+#include "core/config.h"
+#include "core/error.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define KNOWN_FLAGS (VMM_BOOT_F_BZIMAGE_ENTRY32 | VMM_BOOT_F_BZIMAGE_EXTRACT)
+
+static int check_config(const struct vmm_boot_config *c, const char *fn)
+{
+    if (c->flags & ~KNOWN_FLAGS)
+        return vmm_err(-EINVAL, "%s: unknown flags 0x%x", fn, c->flags & ~KNOWN_FLAGS);
+    if (c->format > VMM_IMAGE_RAW)
+        return vmm_err(-EINVAL, "%s: format %u is not a vmm_image_format", fn, c->format);
+    if (c->reserved0 || c->reserved1)
+        return vmm_err(-EINVAL, "%s: reserved0 and reserved1 must be 0", fn);
+    if (!c->kernel || c->kernel_size == 0)
+        return vmm_err(-EINVAL, "%s: kernel must not be NULL and kernel_size not 0", fn);
+    if (!c->initrd != !c->initrd_size)
+        return vmm_err(-EINVAL, "%s: initrd and initrd_size must be both set or both 0 "
+                       "(initrd %s, initrd_size %llu)", fn, c->initrd ? "set" : "NULL",
+                       (unsigned long long)c->initrd_size);
+    if (c->cmdline && strnlen(c->cmdline, LOADER_CMDLINE_MAX) == LOADER_CMDLINE_MAX)
+        return vmm_err(-EINVAL, "%s: cmdline is longer than the %llu bytes libvmm reserves for "
+                       "it", fn, (unsigned long long)LOADER_CMDLINE_MAX - 1);
+    if (c->format != VMM_IMAGE_RAW && (c->raw_gpa || c->raw_entry || c->raw_cpu_mode))
+        return vmm_err(-EINVAL, "%s: raw_gpa, raw_entry and raw_cpu_mode are for "
+                       "VMM_IMAGE_RAW only", fn);
+    return 0;
+}
+
+int loader_plan_cmdline(struct load_ctx *ctx, bool always, uint64_t *gpa)
+{
+    *gpa = 0;
+    if (!ctx->cfg->cmdline && !always)
+        return 0;
+    static const char empty[] = "";
+    const char *text = ctx->cfg->cmdline ? ctx->cfg->cmdline : empty;
+    *gpa = LOADER_CMDLINE_GPA;
+    return plan_add(&ctx->plan, LOADER_CMDLINE_GPA, ctx->cmdline_len + 1, text,
+                    ctx->cmdline_len + 1, PLAN_RAM, PLAN_ZERO, "command line");
+}
+
+int loader_plan_initrd(struct load_ctx *ctx, uint64_t limit, uint64_t *gpa)
+{
+    *gpa = 0;
+    if (!ctx->cfg->initrd)
+        return 0;
+    int r = plan_place_high(&ctx->plan, ctx->cfg->initrd_size, 4096, limit, gpa, "initrd");
+    if (r == 0)
+        r = plan_add(&ctx->plan, *gpa, ctx->cfg->initrd_size, ctx->cfg->initrd,
+                     ctx->cfg->initrd_size, PLAN_RAM, PLAN_KEEP, "initrd");
+    return r;
+}
+
+/* Claims the boot data area before the image is placed, so that an image
+ * whose segments reach into it is told so by name: the boot information
+ * page and the memory-map page (filled by the format before the commit),
+ * the CPU tables, and on platform PC the MP table's reserved area. */
+static int plan_boot_area(struct load_ctx *ctx)
+{
+    struct load_plan *p = &ctx->plan;
+    int r = plan_add(p, LOADER_INFO_GPA, LOADER_INFO_SIZE, ctx->info_page, LOADER_INFO_SIZE,
+                     PLAN_RAM, PLAN_ZERO, "boot information page");
+    if (r == 0)
+        r = plan_add(p, LOADER_AUX_GPA, LOADER_AUX_SIZE, ctx->aux, LOADER_AUX_SIZE, PLAN_RAM,
+                     PLAN_ZERO, "boot memory map and module list");
+    if (r == 0)
+        r = plan_add(p, LOADER_TABLES_GPA, LOADER_TABLES_SIZE, NULL, 0, PLAN_RAM, PLAN_KEEP,
+                     "CPU tables (GDT, TSS, page tables)");
+    if (r == 0 && p->vm->platform == VMM_PLATFORM_PC)
+        r = plan_add(p, VMM_PC_MPTABLE_GPA, VMM_PC_LEGACY_END - VMM_PC_MPTABLE_GPA, NULL, 0,
+                     PLAN_MEMORY, PLAN_KEEP, "MP table area");
+    return r;
+}
+
+static int detect(struct load_ctx *ctx, uint32_t *format, const char *fn)
+{
+    const uint8_t *img = ctx->image;
+    uint64_t size = ctx->image_size;
+    if (loader_is_bzimage(img, size)) {
+        *format = VMM_IMAGE_BZIMAGE;
+        return 0;
+    }
+    if (elf_is_elf(img, size)) {
+        struct elf_image elf;
+        int r = elf_parse(img, size, &elf, fn);
+        if (r < 0)
+            return r;
+        if (elf.has_pvh) {
+            *format = VMM_IMAGE_ELF_PVH;
+            return 0;
+        }
+        if (loader_find_multiboot(img, size) >= 0) {
+            *format = VMM_IMAGE_MULTIBOOT;
+            return 0;
+        }
+        return vmm_err(-ENOEXEC, "%s: the ELF image has neither a XEN_ELFNOTE_PHYS32_ENTRY note "
+                       "(PVH) nor a Multiboot header in its first 8 KiB", fn);
+    }
+    if (loader_find_multiboot(img, size) >= 0) {
+        *format = VMM_IMAGE_MULTIBOOT;
+        return 0;
+    }
+    return vmm_err(-ENOEXEC, "%s: the %llu-byte image is not a bzImage (no \"HdrS\" header at "
+                   "0x202), not an ELF and has no Multiboot header; use VMM_IMAGE_RAW for a flat "
+                   "binary", fn, (unsigned long long)size);
+}
+
+/* Parses, places and checks; writes nothing. */
+static int plan_load(struct load_ctx *ctx, const char *fn)
+{
+    uint32_t format = ctx->cfg->format;
+    int r = 0;
+    if (format == VMM_IMAGE_AUTO)
+        r = detect(ctx, &format, fn);
+    if (r < 0)
+        return r;
+    if (format == VMM_IMAGE_RAW)
+        return loader_raw(ctx);
+    r = plan_boot_area(ctx);
+    if (r < 0)
+        return r;
+    switch (format) {
+    case VMM_IMAGE_BZIMAGE: return loader_bzimage(ctx);
+    case VMM_IMAGE_ELF_PVH: return loader_pvh(ctx);
+    default: return loader_multiboot(ctx);
+    }
+}
+
+VMM_API int vmm_boot_load(vmm_vm *vm, const struct vmm_boot_config *cfg,
+                          struct vmm_boot_info *info)
+{
+    static const char fn[] = "vmm_boot_load";
+    if (!vm || !cfg)
+        return vmm_err(-EINVAL, "%s: vm and cfg must not be NULL", fn);
+    struct vmm_boot_config c;
+    int r = vmm_config_copy(cfg, &c, sizeof(c), "config", "VMM_BOOT_CONFIG_INIT", fn);
+    if (r == 0 && info && info->struct_size < sizeof(*info))
+        r = vmm_err(-EINVAL, "%s: info struct_size %u is smaller than version 1 (%zu)", fn,
+                    info->struct_size, sizeof(*info));
+    if (r == 0)
+        r = check_config(&c, fn);
+    if (r < 0)
+        return r;
+
+    struct load_ctx *ctx = calloc(1, sizeof(*ctx));
+    if (!ctx)
+        return vmm_err(-ENOMEM, "%s: out of memory", fn);
+    ctx->cfg = &c;
+    ctx->image = c.kernel;
+    ctx->image_size = c.kernel_size;
+    ctx->cmdline_len = c.cmdline ? strlen(c.cmdline) : 0;
+    ctx->info.struct_size = sizeof(ctx->info);
+    /* No vCPU may run while memory and vCPU 0 are rewritten. */
+    r = vmm_vm_begin_change(vm, fn);
+    if (r < 0) {
+        free(ctx);
+        return r;
+    }
+    r = plan_init(&ctx->plan, vm, fn);
+    if (r == 0)
+        r = plan_load(ctx, fn);
+    if (r == 0) {
+        /* Past this point nothing the image says can fail the load. */
+        plan_commit(&ctx->plan);
+        if (vm->platform == VMM_PLATFORM_PC && c.format != VMM_IMAGE_RAW)
+            r = vmm_pc_write_mptable(vm);
+        if (r == 0)
+            r = loader_entry_apply(vm->vcpus[0], &ctx->entry, fn);
+    }
+    if (r == 0 && info) {
+        uint32_t size = info->struct_size;
+        memset(info, 0, size);
+        memcpy(info, &ctx->info, sizeof(*info));
+        info->struct_size = size;
+    }
+    vmm_vm_end_change(vm);
+    plan_fini(&ctx->plan);
+    free(ctx->owned);
+    free(ctx);
+    return r;
+}
+
+/* Reads a whole file of at most @max bytes into a malloc'ed buffer. */
+static int read_file(const char *path, const char *what, uint64_t max, uint8_t **out,
+                     uint64_t *size, const char *fn)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return vmm_err(-errno, "%s: cannot open the %s '%s': %s", fn, what, path,
+                       vmm_strerror(-errno));
+    struct stat st;
+    int r = 0;
+    uint8_t *buf = NULL;
+    if (fstat(fd, &st) < 0) {
+        r = vmm_err(-errno, "%s: cannot stat the %s '%s'", fn, what, path);
+    } else if (!S_ISREG(st.st_mode) && !S_ISBLK(st.st_mode)) {
+        r = vmm_err(-EINVAL, "%s: the %s '%s' is not a regular file", fn, what, path);
+    } else if ((uint64_t)st.st_size > max) {
+        r = vmm_err(-ENOMEM, "%s: the %s '%s' has %llu bytes, more than the VM's %llu bytes of "
+                    "RAM", fn, what, path, (unsigned long long)st.st_size,
+                    (unsigned long long)max);
+    } else if (!(buf = malloc(st.st_size ? (size_t)st.st_size : 1))) {
+        r = vmm_err(-ENOMEM, "%s: out of memory for the %s '%s'", fn, what, path);
+    }
+    uint64_t n = 0;
+    while (r == 0 && n < (uint64_t)st.st_size) {
+        ssize_t got = pread(fd, buf + n, (size_t)st.st_size - n, (off_t)n);
+        if (got < 0 && errno == EINTR)
+            continue;
+        if (got < 0)
+            r = vmm_err(-errno, "%s: reading the %s '%s' failed", fn, what, path);
+        else if (got == 0)
+            r = vmm_err(-EIO, "%s: the %s '%s' shrank while being read", fn, what, path);
+        else
+            n += (uint64_t)got;
+    }
+    close(fd);
+    if (r < 0) {
+        free(buf);
+        return r;
+    }
+    *out = buf;
+    *size = n;
+    return 0;
+}
+
+VMM_API int vmm_boot_load_files(vmm_vm *vm, const char *kernel_path, const char *initrd_path,
+                                const char *cmdline, uint32_t flags,
+                                struct vmm_boot_info *info)
+{
+    static const char fn[] = "vmm_boot_load_files";
+    if (!vm || !kernel_path)
+        return vmm_err(-EINVAL, "%s: vm and kernel_path must not be NULL", fn);
+    struct load_plan p;
+    int r = plan_init(&p, vm, fn);
+    if (r < 0)
+        return r;
+    uint64_t ram = p.ram_bytes;
+    plan_fini(&p);
+    uint8_t *kernel = NULL, *initrd = NULL;
+    uint64_t kernel_size = 0, initrd_size = 0;
+    r = read_file(kernel_path, "kernel", ram, &kernel, &kernel_size, fn);
+    if (r == 0 && kernel_size == 0)
+        r = vmm_err(-ENOEXEC, "%s: the kernel '%s' is empty", fn, kernel_path);
+    if (r == 0 && initrd_path)
+        r = read_file(initrd_path, "initrd", ram, &initrd, &initrd_size, fn);
+    if (r == 0) {
+        struct vmm_boot_config c = VMM_BOOT_CONFIG_INIT;
+        c.flags = flags;
+        c.kernel = kernel;
+        c.kernel_size = kernel_size;
+        c.initrd = initrd_size ? initrd : NULL;
+        c.initrd_size = initrd_size;
+        c.cmdline = cmdline;
+        r = vmm_boot_load(vm, &c, info);
+    }
+    free(kernel);
+    free(initrd);
+    return r;
+}

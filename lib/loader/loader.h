@@ -1,0 +1,184 @@
+/* What the loaders share: the fixed guest addresses of the boot data, the
+ * load plan (every byte a loader will write, checked before any is
+ * written), the vCPU entry description, and each format's entry point. */
+#ifndef VMM_LIB_LOADER_H
+#define VMM_LIB_LOADER_H
+
+#include "vm/vm.h"
+
+#include <vmm/loader.h>
+#include <vmm/pc.h>
+
+#include <stdbool.h>
+#include <stdint.h>
+
+/* Boot data, all below the 640 KiB base memory (documented in
+ * include/vmm/loader.h). The area must be RAM in the e820 map. */
+#define LOADER_INFO_GPA 0x7000ull      /* boot_params, hvm_start_info, multiboot_info */
+#define LOADER_INFO_SIZE 0x1000ull
+#define LOADER_AUX_GPA 0x8000ull       /* memory map, module list, strings */
+#define LOADER_AUX_SIZE 0x8000ull
+#define LOADER_TABLES_GPA 0x10000ull   /* GDT, TSS, page tables (lib/x86/cpu_mode.c) */
+#define LOADER_TABLES_SIZE 0x10000ull
+#define LOADER_CMDLINE_GPA 0x20000ull
+#define LOADER_CMDLINE_MAX 0x10000ull  /* bytes, the NUL included */
+/* Kernels and initrds go at or above 1 MiB (boot.rst: the protected-mode
+ * kernel's traditional home; below it lie the BIOS and VGA areas). */
+#define LOADER_HIGH_START 0x100000ull
+#define LOADER_4G 0x100000000ull
+
+/* ---- the load plan (plan.c) ----------------------------------------------- */
+
+/* Where a chunk must lie. */
+enum plan_where {
+    PLAN_RAM,    /* inside one RAM entry of the e820 map the guest is given */
+    PLAN_MEMORY, /* anywhere in writable guest memory (the MP table, in reserved space) */
+};
+
+/* What happens to [gpa + len, gpa + memsz). */
+enum plan_tail {
+    PLAN_ZERO, /* zero-filled (ELF .bss, boot structures) */
+    PLAN_KEEP, /* claimed but left as it is (a bzImage's init_size) */
+};
+
+struct plan_chunk {
+    uint64_t gpa, memsz;   /* the range claimed, memsz > 0 */
+    const uint8_t *src;    /* the first len bytes; borrowed until the commit */
+    uint64_t len;
+    uint8_t where, tail;
+    char what[80];         /* "ELF segment 1 (p_paddr 0x1000000)": for error sentences */
+};
+
+#define PLAN_MAX_CHUNKS 72 /* ELF segments (64 at most) plus boot data */
+
+struct load_plan {
+    vmm_vm *vm;
+    const char *fn;                 /* public function, for error sentences */
+    struct vmm_e820_entry *map;     /* vmm_pc_e820(): what the guest is told */
+    uint32_t map_count;
+    uint64_t ram_bytes;             /* sum of the RAM entries */
+    struct plan_chunk chunks[PLAN_MAX_CHUNKS];
+    uint32_t count;
+};
+
+int plan_init(struct load_plan *p, vmm_vm *vm, const char *fn);
+void plan_fini(struct load_plan *p);
+
+/* Claims [gpa, gpa + memsz), the first @len bytes from @src. Refuses, with
+ * a sentence naming @what: a range that wraps (-ENOEXEC), one outside RAM
+ * or memory (-ENOMEM), one overlapping a chunk already claimed (-ENOEXEC:
+ * the image asks for the same bytes twice, or for the loader's own). */
+int plan_add(struct load_plan *p, uint64_t gpa, uint64_t memsz, const void *src, uint64_t len,
+             enum plan_where where, enum plan_tail tail, const char *what_fmt, ...)
+    __attribute__((format(printf, 8, 9)));
+
+/* The highest @align-aligned gpa >= LOADER_HIGH_START with [gpa, gpa +
+ * size) in RAM, ending at or below @limit, clear of every chunk; or
+ * -ENOMEM with a sentence naming @what. */
+int plan_place_high(struct load_plan *p, uint64_t size, uint64_t align, uint64_t limit,
+                    uint64_t *gpa, const char *what);
+
+/* The lowest such gpa at or above @min (no upper limit but RAM). */
+int plan_place_low(struct load_plan *p, uint64_t size, uint64_t align, uint64_t min,
+                   uint64_t *gpa, const char *what);
+
+/* Whether [gpa, gpa + size) lies in one RAM entry and is clear of every
+ * chunk. */
+bool plan_fits(const struct load_plan *p, uint64_t gpa, uint64_t size);
+
+/* Writes every chunk into guest memory. Cannot fail once plan_add()
+ * accepted them (the VM's map is frozen by vmm_vm_begin_change()). */
+void plan_commit(const struct load_plan *p);
+
+/* ---- entering the kernel (entry.c) ---------------------------------------- */
+
+enum loader_entry_kind {
+    ENTRY_LINUX64,  /* boot.rst "64-bit BOOT PROTOCOL" */
+    ENTRY_LINUX32,  /* boot.rst "32-bit BOOT PROTOCOL" */
+    ENTRY_PVH,      /* Xen docs/misc/pvh.pandoc */
+    ENTRY_MULTIBOOT, /* Multiboot 0.6.96 §3.2 */
+    ENTRY_RAW,      /* a vmm_cpu_mode, RIP = the entry */
+};
+
+struct loader_entry {
+    uint32_t kind;      /* enum loader_entry_kind */
+    uint32_t raw_mode;  /* ENTRY_RAW: an enum vmm_cpu_mode value */
+    uint64_t rip;
+    uint64_t rax, rbx, rsi;
+};
+
+/* Claims the CPU tables the entry needs at LOADER_TABLES_GPA (RAW images
+ * only: the other formats claim the whole tables area up front). */
+int loader_entry_plan(struct load_plan *p, const struct loader_entry *e);
+
+/* Puts vCPU 0 at the entry (after plan_commit()). */
+int loader_entry_apply(vmm_vcpu *vcpu, const struct loader_entry *e, const char *fn);
+
+/* ---- one load --------------------------------------------------------------- */
+
+struct load_ctx {
+    struct load_plan plan;
+    const struct vmm_boot_config *cfg; /* validated */
+    const uint8_t *image;              /* the image being loaded (may be an extracted vmlinux) */
+    uint64_t image_size;
+    size_t cmdline_len;                /* strlen(cfg->cmdline), 0 without one */
+    struct vmm_boot_info info;         /* filled by the format */
+    struct loader_entry entry;
+    uint8_t *owned;                    /* freed after the load (extracted vmlinux) */
+    /* Written at LOADER_INFO_GPA and LOADER_AUX_GPA (claimed before the
+     * format runs, filled by it before the commit; zero where unused). */
+    uint8_t info_page[LOADER_INFO_SIZE];
+    uint8_t aux[LOADER_AUX_SIZE];
+};
+
+/* Each format: parses ctx->image, fills the plan, ctx->info and
+ * ctx->entry. Returns 0 or a negative errno with a sentence. */
+int loader_bzimage(struct load_ctx *ctx);
+int loader_pvh(struct load_ctx *ctx);
+int loader_multiboot(struct load_ctx *ctx);
+int loader_raw(struct load_ctx *ctx);
+
+/* Detection for VMM_IMAGE_AUTO. */
+bool loader_is_bzimage(const uint8_t *image, uint64_t size);
+/* Offset of a Multiboot header with a valid checksum in the first 8 KiB,
+ * or -1. */
+int64_t loader_find_multiboot(const uint8_t *image, uint64_t size);
+
+/* Claims the command line at LOADER_CMDLINE_GPA (an empty string if the
+ * config has none and @always) and returns its gpa (0 if none). */
+int loader_plan_cmdline(struct load_ctx *ctx, bool always, uint64_t *gpa);
+
+/* Places the initrd (page-aligned, as high as possible below @limit, clear
+ * of everything claimed so far) and claims it; 0 without one. */
+int loader_plan_initrd(struct load_ctx *ctx, uint64_t limit, uint64_t *gpa);
+
+/* Little-endian reads from bytes already bounds-checked by the caller. */
+static inline uint16_t ld16(const uint8_t *p)
+{
+    return (uint16_t)(p[0] | p[1] << 8);
+}
+static inline uint32_t ld32(const uint8_t *p)
+{
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+static inline uint64_t ld64(const uint8_t *p)
+{
+    return (uint64_t)ld32(p) | (uint64_t)ld32(p + 4) << 32;
+}
+static inline void st16(uint8_t *p, uint16_t v)
+{
+    p[0] = (uint8_t)v;
+    p[1] = (uint8_t)(v >> 8);
+}
+static inline void st32(uint8_t *p, uint32_t v)
+{
+    st16(p, (uint16_t)v);
+    st16(p + 2, (uint16_t)(v >> 16));
+}
+static inline void st64(uint8_t *p, uint64_t v)
+{
+    st32(p, (uint32_t)v);
+    st32(p + 4, (uint32_t)(v >> 32));
+}
+
+#endif
