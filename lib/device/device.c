@@ -3,6 +3,7 @@
 
 #include "dispatch/dispatch.h"
 
+#include "core/config.h"
 #include "core/error.h"
 #include "kvm/kvm.h"
 
@@ -16,16 +17,9 @@
 /* Reads the caller's ops table whatever version it was compiled against. */
 static int read_ops(const struct vmm_device_ops *in, struct vmm_device_ops *out, const char *fn)
 {
-    if (in->struct_size < sizeof(*out))
-        return vmm_err(-EINVAL, "%s: ops struct_size %u is smaller than version 1 (%zu); "
-                       "initialise it with VMM_DEVICE_OPS_INIT", fn, in->struct_size, sizeof(*out));
-    if (in->struct_size > 4096)
-        return vmm_err(-EINVAL, "%s: ops struct_size %u is implausible", fn, in->struct_size);
-    const uint8_t *extra = (const uint8_t *)in + sizeof(*out);
-    for (size_t i = 0; i < in->struct_size - sizeof(*out); i++)
-        if (extra[i])
-            return vmm_err(-EINVAL, "%s: ops has non-zero fields this library does not know", fn);
-    memcpy(out, in, sizeof(*out));
+    int r = vmm_config_copy(in, out, sizeof(*out), "ops", "VMM_DEVICE_OPS_INIT", fn);
+    if (r < 0)
+        return r;
     if (out->flags & ~KNOWN_DEVICE_FLAGS)
         return vmm_err(-EINVAL, "%s: unknown device flags 0x%x", fn,
                        out->flags & ~KNOWN_DEVICE_FLAGS);

@@ -4,6 +4,7 @@
  * thread. See docs/devices.md. */
 #include <vmm/vmm.h>
 
+#include "core/config.h"
 #include "core/error.h"
 #include "devices/attach.h"
 #include "devices/uart16550.h"
@@ -328,18 +329,9 @@ static int check_fd(int32_t fd, const char *field, int bad_mode, const char *fn)
 static int read_config(const struct vmm_serial_config *in, struct vmm_serial_config *c,
                        const char *fn)
 {
-    if (in->struct_size < sizeof(*c))
-        return vmm_err(-EINVAL, "%s: config struct_size %u is smaller than version 1 (%zu); "
-                       "initialise it with VMM_SERIAL_CONFIG_INIT", fn, in->struct_size,
-                       sizeof(*c));
-    if (in->struct_size > 4096)
-        return vmm_err(-EINVAL, "%s: config struct_size %u is implausible", fn, in->struct_size);
-    const uint8_t *extra = (const uint8_t *)in + sizeof(*c);
-    for (size_t i = 0; i < in->struct_size - sizeof(*c); i++)
-        if (extra[i])
-            return vmm_err(-EINVAL, "%s: config has non-zero fields this library does not know",
-                           fn);
-    memcpy(c, in, sizeof(*c));
+    int r = vmm_config_copy(in, c, sizeof(*c), "config", "VMM_SERIAL_CONFIG_INIT", fn);
+    if (r < 0)
+        return r;
     if (c->flags)
         return vmm_err(-EINVAL, "%s: unknown flags 0x%x (none are defined)", fn, c->flags);
     if (c->reserved0)
@@ -350,7 +342,7 @@ static int read_config(const struct vmm_serial_config *in, struct vmm_serial_con
     if (c->irq != VMM_SERIAL_NO_IRQ && c->irq > 23)
         return vmm_err(-EINVAL, "%s: irq %u is neither a GSI (0-23) nor VMM_SERIAL_NO_IRQ", fn,
                        c->irq);
-    int r = check_fd(c->out_fd, "out_fd", O_RDONLY, fn);
+    r = check_fd(c->out_fd, "out_fd", O_RDONLY, fn);
     if (r == 0)
         r = check_fd(c->in_fd, "in_fd", O_WRONLY, fn);
     return r;

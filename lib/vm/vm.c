@@ -2,6 +2,7 @@
  * stop requests, statistics and destruction. */
 #include "vm/vm.h"
 
+#include "core/config.h"
 #include "core/error.h"
 #include "kvm/kvm.h"
 #include "x86/pc.h"
@@ -21,26 +22,6 @@ VMM_API void vmm_vm_config_init(struct vmm_vm_config *cfg)
 {
     if (cfg)
         *cfg = (struct vmm_vm_config)VMM_VM_CONFIG_INIT;
-}
-
-/* Copies the caller's config, whatever version it was compiled against. */
-static int read_config(const struct vmm_vm_config *in, struct vmm_vm_config *out,
-                       const char *fn)
-{
-    if (in->struct_size < sizeof(*out)) {
-        return vmm_err(-EINVAL, "%s: config struct_size %u is smaller than version 1 (%zu); "
-                       "initialise it with VMM_VM_CONFIG_INIT", fn, in->struct_size, sizeof(*out));
-    }
-    if (in->struct_size > 4096)
-        return vmm_err(-EINVAL, "%s: config struct_size %u is implausible", fn, in->struct_size);
-    /* A newer caller's extra fields must be zero: we cannot honour them. */
-    const uint8_t *extra = (const uint8_t *)in + sizeof(*out);
-    for (size_t i = 0; i < in->struct_size - sizeof(*out); i++)
-        if (extra[i])
-            return vmm_err(-EINVAL, "%s: config has non-zero fields this library (%s) does not know",
-                           fn, vmm_version_string());
-    memcpy(out, in, sizeof(*out));
-    return 0;
 }
 
 /* Checks that need no KVM; the KVM vCPU limit is checked after probing. */
@@ -74,7 +55,7 @@ VMM_API int vmm_vm_create(const struct vmm_vm_config *cfg, vmm_vm **out)
     if (!cfg || !out)
         return vmm_err(-EINVAL, "%s: cfg and out must not be NULL", fn);
     struct vmm_vm_config c;
-    int r = read_config(cfg, &c, fn);
+    int r = vmm_config_copy(cfg, &c, sizeof(c), "config", "VMM_VM_CONFIG_INIT", fn);
     if (r < 0)
         return r;
     r = validate_config(&c, fn);
