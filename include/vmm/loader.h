@@ -66,6 +66,17 @@ enum vmm_compression {
     VMM_COMPRESSION_UNKNOWN = 0xff, /**< a payload with magic bytes libvmm does not know */
 };
 
+/** Most entries in vmm_boot_config::modules. */
+#define VMM_BOOT_MAX_MODULES 64
+
+/** A module after the initrd (vmm_boot_config::modules). */
+struct vmm_boot_module {
+    const void *data;    /**< the bytes; borrowed for the call */
+    uint64_t size;       /**< bytes at @c data, > 0 */
+    const char *cmdline; /**< Multiboot module string / PVH module command line (at most
+                              4095 bytes), or NULL; borrowed for the call */
+};
+
 /** Configuration for vmm_boot_load(); initialise with VMM_BOOT_CONFIG_INIT. */
 struct vmm_boot_config {
     uint32_t struct_size;  /**< sizeof(struct vmm_boot_config) */
@@ -81,10 +92,22 @@ struct vmm_boot_config {
     uint64_t raw_entry;    /**< RAW: initial RIP */
     uint32_t raw_cpu_mode; /**< RAW: an enum vmm_cpu_mode value */
     uint32_t reserved1;    /**< must be 0 */
+    /** More modules after the initrd, in order (the initrd is the first):
+     *  Multiboot and PVH list each one; for a bzImage they are appended to
+     *  the initrd, each padded to 4 bytes, as concatenated cpio archives
+     *  (what GRUB does with several initrds). Not for RAW. Borrowed for the
+     *  call; NULL when num_modules is 0. */
+    const struct vmm_boot_module *modules;
+    uint32_t num_modules;  /**< entries in @c modules, at most VMM_BOOT_MAX_MODULES; needs an initrd */
+    uint32_t reserved2;    /**< must be 0 */
 };
 
 /** Static initialiser for struct vmm_boot_config (format AUTO). */
-#define VMM_BOOT_CONFIG_INIT { sizeof(struct vmm_boot_config), 0, VMM_IMAGE_AUTO, 0, NULL, 0, NULL, 0, NULL, 0, 0, 0, 0 }
+#define VMM_BOOT_CONFIG_INIT                                                                  \
+    {                                                                                         \
+        sizeof(struct vmm_boot_config), 0, VMM_IMAGE_AUTO, 0, NULL, 0, NULL, 0, NULL, 0, 0, 0, \
+            0, NULL, 0, 0                                                                     \
+    }
 
 /** What vmm_boot_load() did. */
 struct vmm_boot_info {
@@ -94,7 +117,8 @@ struct vmm_boot_info {
     uint64_t kernel_gpa;       /**< first byte of the loaded kernel */
     uint64_t kernel_end;       /**< one past its last byte (init_size / memsz included) */
     uint64_t initrd_gpa;       /**< 0 if none */
-    uint64_t initrd_size;      /**< bytes of the initrd (or first module); 0 if none */
+    uint64_t initrd_size;      /**< bytes of the initrd (or first module; for a bzImage with
+                                    modules, all of them as the kernel sees them); 0 if none */
     uint64_t cmdline_gpa;      /**< 0 if none */
     uint64_t boot_params_gpa;  /**< zero page, hvm_start_info or multiboot_info; 0 for RAW */
     uint32_t protocol_version; /**< bzImage: boot protocol version (e.g. 0x020f); else 0 */

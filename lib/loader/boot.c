@@ -34,6 +34,23 @@ static int check_config(const struct vmm_boot_config *c, const char *fn)
     if (c->cmdline && strnlen(c->cmdline, LOADER_CMDLINE_MAX) == LOADER_CMDLINE_MAX)
         return vmm_err(-EINVAL, "%s: cmdline is longer than the %llu bytes libvmm reserves for "
                        "it", fn, (unsigned long long)LOADER_CMDLINE_MAX - 1);
+    if (c->reserved2)
+        return vmm_err(-EINVAL, "%s: reserved2 must be 0", fn);
+    if (c->num_modules > VMM_BOOT_MAX_MODULES || (c->num_modules && (!c->modules || !c->initrd)))
+        return vmm_err(-EINVAL, "%s: num_modules %u: at most %d, with modules set and an initrd "
+                       "as the first module", fn, c->num_modules, VMM_BOOT_MAX_MODULES);
+    if (!c->num_modules && c->modules)
+        return vmm_err(-EINVAL, "%s: modules is set but num_modules is 0", fn);
+    for (uint32_t i = 0; i < c->num_modules; i++) {
+        const struct vmm_boot_module *m = &c->modules[i];
+        if (!m->data || !m->size)
+            return vmm_err(-EINVAL, "%s: modules[%u]: data must not be NULL and size not 0", fn,
+                           i);
+        if (m->cmdline && strnlen(m->cmdline, LOADER_MODULE_CMDLINE_MAX) ==
+                              LOADER_MODULE_CMDLINE_MAX)
+            return vmm_err(-EINVAL, "%s: modules[%u]: cmdline is longer than %d bytes", fn, i,
+                           LOADER_MODULE_CMDLINE_MAX - 1);
+    }
     if (c->format != VMM_IMAGE_RAW && (c->raw_gpa || c->raw_entry || c->raw_cpu_mode))
         return vmm_err(-EINVAL, "%s: raw_gpa, raw_entry and raw_cpu_mode are for "
                        "VMM_IMAGE_RAW only", fn);
@@ -52,16 +69,68 @@ int loader_plan_cmdline(struct load_ctx *ctx, bool always, uint64_t *gpa)
                     ctx->cmdline_len + 1, PLAN_RAM, PLAN_ZERO, "command line");
 }
 
-int loader_plan_initrd(struct load_ctx *ctx, uint64_t limit, uint64_t *gpa)
+const void *loader_module_data(const struct load_ctx *ctx, uint32_t i)
 {
-    *gpa = 0;
-    if (!ctx->cfg->initrd)
+    return i == 0 ? ctx->cfg->initrd : ctx->cfg->modules[i - 1].data;
+}
+
+uint64_t loader_module_size(const struct load_ctx *ctx, uint32_t i)
+{
+    return i == 0 ? ctx->cfg->initrd_size : ctx->cfg->modules[i - 1].size;
+}
+
+const char *loader_module_cmdline(const struct load_ctx *ctx, uint32_t i)
+{
+    return i == 0 ? NULL : ctx->cfg->modules[i - 1].cmdline;
+}
+
+int loader_plan_modules(struct load_ctx *ctx, uint64_t limit, bool contiguous)
+{
+    struct load_plan *p = &ctx->plan;
+    const struct vmm_boot_config *c = ctx->cfg;
+    if (!c->initrd)
         return 0;
-    int r = plan_place_high(&ctx->plan, ctx->cfg->initrd_size, 4096, limit, gpa, "initrd");
-    if (r == 0)
-        r = plan_add(&ctx->plan, *gpa, ctx->cfg->initrd_size, ctx->cfg->initrd,
-                     ctx->cfg->initrd_size, PLAN_RAM, PLAN_KEEP, "initrd");
-    return r;
+    uint32_t n = 1 + c->num_modules;
+    if (!contiguous) {
+        for (uint32_t i = 0; i < n; i++) {
+            uint64_t size = loader_module_size(ctx, i);
+            int r = plan_place_high(p, size, 4096, limit, &ctx->mod_gpa[i],
+                                    i ? "module" : "initrd");
+            if (r == 0)
+                r = plan_add(p, ctx->mod_gpa[i], size, loader_module_data(ctx, i), size, PLAN_RAM,
+                             PLAN_KEEP, i ? "module %u" : "initrd", i);
+            if (r < 0)
+                return r;
+        }
+        ctx->mod_count = n;
+        ctx->initrd_total = c->initrd_size;
+        return 0;
+    }
+    /* One block: every piece but the last padded with zeros to 4 bytes. */
+    uint64_t total = 0;
+    for (uint32_t i = 0; i < n; i++) {
+        uint64_t size = loader_module_size(ctx, i);
+        uint64_t padded = i + 1 < n ? (size + 3) & ~3ull : size;
+        if (size > p->ram_bytes || padded > p->ram_bytes - total)
+            return vmm_err(-ENOMEM, "%s: the initrd and modules (%u) add up to more than the "
+                           "VM's %llu bytes of RAM", p->fn, n, (unsigned long long)p->ram_bytes);
+        total += padded;
+    }
+    uint64_t gpa;
+    int r = plan_place_high(p, total, 4096, limit, &gpa, n > 1 ? "initrd and modules" : "initrd");
+    for (uint32_t i = 0; r == 0 && i < n; i++) {
+        uint64_t size = loader_module_size(ctx, i);
+        uint64_t padded = i + 1 < n ? (size + 3) & ~3ull : size;
+        ctx->mod_gpa[i] = gpa;
+        r = plan_add(p, gpa, padded, loader_module_data(ctx, i), size, PLAN_RAM, PLAN_ZERO,
+                     i ? "module %u" : "initrd", i);
+        gpa += padded;
+    }
+    if (r < 0)
+        return r;
+    ctx->mod_count = n;
+    ctx->initrd_total = total;
+    return 0;
 }
 
 /* Claims the boot data area before the image is placed, so that an image

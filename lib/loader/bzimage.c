@@ -307,11 +307,11 @@ int loader_bzimage(struct load_ctx *ctx)
     uint64_t load = 0;
     if (r == 0)
         r = place_kernel(ctx, &h, pm, &load);
-    uint64_t initrd = 0;
-    if (r == 0 && cfg->initrd) {
+    if (r == 0) {
         uint64_t max = h.initrd_addr_max < LOADER_4G - 1 ? h.initrd_addr_max : LOADER_4G - 1;
-        r = loader_plan_initrd(ctx, max + 1, &initrd);
+        r = loader_plan_modules(ctx, max + 1, true);
     }
+    uint64_t initrd = ctx->mod_count ? ctx->mod_gpa[0] : 0;
     uint8_t *bp = ctx->info_page;
     if (r == 0)
         r = write_e820(ctx, bp);
@@ -329,7 +329,7 @@ int loader_bzimage(struct load_ctx *ctx)
     st16(bp + H_HEAP_END_PTR, 0xfe00);   /* for the unused real-mode setup code */
     st32(bp + H_CODE32_START, (uint32_t)load);
     st32(bp + H_RAMDISK_IMAGE, (uint32_t)initrd);
-    st32(bp + H_RAMDISK_SIZE, (uint32_t)(initrd ? cfg->initrd_size : 0));
+    st32(bp + H_RAMDISK_SIZE, (uint32_t)ctx->initrd_total);
     st32(bp + H_CMD_LINE_PTR, (uint32_t)cmdline);
     /* Everything is placed below 4 GiB: the ext_* high halves stay 0. */
     st32(bp + BP_EXT_RAMDISK_IMAGE, 0);
@@ -352,7 +352,7 @@ int loader_bzimage(struct load_ctx *ctx)
     if (ctx->info.kernel_end < load + h.pm_size)
         ctx->info.kernel_end = load + h.pm_size;
     ctx->info.initrd_gpa = initrd;
-    ctx->info.initrd_size = initrd ? cfg->initrd_size : 0;
+    ctx->info.initrd_size = ctx->initrd_total;
     ctx->info.cmdline_gpa = cmdline;
     ctx->info.boot_params_gpa = LOADER_INFO_GPA;
     ctx->info.protocol_version = h.version;

@@ -22,6 +22,7 @@
 #define LOADER_TABLES_SIZE 0x10000ull
 #define LOADER_CMDLINE_GPA 0x20000ull
 #define LOADER_CMDLINE_MAX 0x10000ull  /* bytes, the NUL included */
+#define LOADER_MODULE_CMDLINE_MAX 4096 /* per module, the NUL included */
 /* Kernels and initrds go at or above 1 MiB (boot.rst: the protected-mode
  * kernel's traditional home; below it lie the BIOS and VGA areas). */
 #define LOADER_HIGH_START 0x100000ull
@@ -124,6 +125,9 @@ struct load_ctx {
     size_t cmdline_len;                /* strlen(cfg->cmdline), 0 without one */
     struct vmm_boot_info info;         /* filled by the format */
     struct loader_entry entry;
+    uint64_t mod_gpa[1 + VMM_BOOT_MAX_MODULES]; /* initrd, then cfg->modules */
+    uint32_t mod_count;
+    uint64_t initrd_total;             /* bytes from mod_gpa[0] that hold them all (contiguous) */
     uint8_t *owned;                    /* freed after the load (extracted vmlinux) */
     /* Written at LOADER_INFO_GPA and LOADER_AUX_GPA (claimed before the
      * format runs, filled by it before the commit; zero where unused). */
@@ -148,9 +152,18 @@ int64_t loader_find_multiboot(const uint8_t *image, uint64_t size);
  * config has none and @always) and returns its gpa (0 if none). */
 int loader_plan_cmdline(struct load_ctx *ctx, bool always, uint64_t *gpa);
 
-/* Places the initrd (page-aligned, as high as possible below @limit, clear
- * of everything claimed so far) and claims it; 0 without one. */
-int loader_plan_initrd(struct load_ctx *ctx, uint64_t limit, uint64_t *gpa);
+/* Places the initrd and the modules after it (page-aligned, as high as
+ * possible below @limit, clear of everything claimed so far) and claims
+ * them, filling ctx->mod_gpa[] and ctx->mod_count (0 without an initrd).
+ * @contiguous (bzImage): one block, each piece but the last padded to 4
+ * bytes; ctx->mod_gpa[0] and ctx->initrd_total then describe it all. */
+int loader_plan_modules(struct load_ctx *ctx, uint64_t limit, bool contiguous);
+
+/* Module @i (0: the initrd): its bytes, size and command line (NULL for
+ * the initrd and for modules without one). */
+const void *loader_module_data(const struct load_ctx *ctx, uint32_t i);
+uint64_t loader_module_size(const struct load_ctx *ctx, uint32_t i);
+const char *loader_module_cmdline(const struct load_ctx *ctx, uint32_t i);
 
 /* Little-endian reads from bytes already bounds-checked by the caller. */
 static inline uint16_t ld16(const uint8_t *p)

@@ -135,7 +135,7 @@ int loader_multiboot(struct load_ctx *ctx)
                        "libvmm cannot provide", fn, flags,
                        (unmet & MBH_VIDEO_MODE) ? "a video mode" : "an unknown feature",
                        __builtin_ctz(unmet));
-    uint64_t cmdline = 0, lo = 0, hi = 0, entry = 0, initrd = 0;
+    uint64_t cmdline = 0, lo = 0, hi = 0, entry = 0;
     int r = loader_plan_cmdline(ctx, false, &cmdline);
     if (r < 0)
         return r;
@@ -154,18 +154,25 @@ int loader_multiboot(struct load_ctx *ctx)
     }
     /* Modules are page-aligned whether or not the header asks (bit 0). */
     if (r == 0)
-        r = loader_plan_initrd(ctx, LOADER_4G, &initrd);
+        r = loader_plan_modules(ctx, LOADER_4G, false);
     if (r < 0)
         return r;
 
-    /* aux page: the memory map, the module list, then strings. */
+    /* aux page: the memory map, the module list, then strings (the boot
+     * loader's name, each module's string; "initrd" for the first). */
     const struct load_plan *p = &ctx->plan;
     uint64_t mmap_len = (uint64_t)p->map_count * MMAP_ENTRY;
-    uint64_t mods_off = mmap_len, strings_off = mods_off + MOD_ENTRY;
-    static const char loader_name[] = "libvmm", module_name[] = "initrd";
-    if (strings_off + sizeof(loader_name) + sizeof(module_name) > LOADER_AUX_SIZE)
-        return vmm_err(-EINVAL, "%s: Multiboot: the VM's memory map has %u entries, more than "
-                       "the boot memory map page holds", fn, p->map_count);
+    uint64_t mods_off = mmap_len, strings_off = mods_off + (uint64_t)ctx->mod_count * MOD_ENTRY;
+    static const char loader_name[] = "libvmm";
+    uint64_t need = strings_off + sizeof(loader_name);
+    for (uint32_t i = 0; i < ctx->mod_count; i++) {
+        const char *text = loader_module_cmdline(ctx, i);
+        need += strlen(text ? text : "initrd") + 1;
+    }
+    if (need > LOADER_AUX_SIZE)
+        return vmm_err(-EINVAL, "%s: Multiboot: the memory map (%u entries), %u modules and "
+                       "their strings need more than the %llu-byte boot memory map page", fn,
+                       p->map_count, ctx->mod_count, (unsigned long long)LOADER_AUX_SIZE);
     for (uint32_t i = 0; i < p->map_count; i++) {
         uint8_t *e = ctx->aux + i * MMAP_ENTRY;
         st32(e, MMAP_ENTRY - 4); /* size: the bytes after this field */
@@ -173,14 +180,21 @@ int loader_multiboot(struct load_ctx *ctx)
         st64(e + 12, p->map[i].size);
         st32(e + 20, p->map[i].type);
     }
+    uint64_t name_off = strings_off;
     memcpy(ctx->aux + strings_off, loader_name, sizeof(loader_name));
-    memcpy(ctx->aux + strings_off + sizeof(loader_name), module_name, sizeof(module_name));
-    if (initrd) {
-        uint8_t *m = ctx->aux + mods_off;
-        st32(m, (uint32_t)initrd);
-        st32(m + 4, (uint32_t)(initrd + ctx->cfg->initrd_size));
-        st32(m + 8, (uint32_t)(LOADER_AUX_GPA + strings_off + sizeof(loader_name)));
+    strings_off += sizeof(loader_name);
+    for (uint32_t i = 0; i < ctx->mod_count; i++) {
+        const char *text = loader_module_cmdline(ctx, i);
+        if (!text)
+            text = i ? "" : "initrd";
+        uint8_t *m = ctx->aux + mods_off + i * MOD_ENTRY;
+        st32(m, (uint32_t)ctx->mod_gpa[i]);
+        st32(m + 4, (uint32_t)(ctx->mod_gpa[i] + loader_module_size(ctx, i)));
+        st32(m + 8, (uint32_t)(LOADER_AUX_GPA + strings_off));
+        memcpy(ctx->aux + strings_off, text, strlen(text) + 1);
+        strings_off += strlen(text) + 1;
     }
+    uint64_t initrd = ctx->mod_count ? ctx->mod_gpa[0] : 0;
 
     uint8_t *mbi = ctx->info_page;
     uint32_t lower, upper;
@@ -189,11 +203,11 @@ int loader_multiboot(struct load_ctx *ctx)
     st32(mbi + 4, lower);
     st32(mbi + 8, upper);
     st32(mbi + 16, (uint32_t)cmdline);
-    st32(mbi + 20, initrd ? 1 : 0);                        /* mods_count */
+    st32(mbi + 20, ctx->mod_count);                        /* mods_count */
     st32(mbi + 24, (uint32_t)(LOADER_AUX_GPA + mods_off)); /* mods_addr */
     st32(mbi + 44, (uint32_t)mmap_len);
     st32(mbi + 48, (uint32_t)LOADER_AUX_GPA);
-    st32(mbi + 64, (uint32_t)(LOADER_AUX_GPA + strings_off));
+    st32(mbi + 64, (uint32_t)(LOADER_AUX_GPA + name_off));
 
     ctx->entry = (struct loader_entry){ .kind = ENTRY_MULTIBOOT, .rip = entry,
                                         .rax = MB_BOOT_MAGIC, .rbx = LOADER_INFO_GPA };

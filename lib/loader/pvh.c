@@ -8,6 +8,7 @@
 #include "core/error.h"
 
 #include <errno.h>
+#include <string.h>
 
 #define HVM_START_MAGIC 0x336ec578u
 #define MODLIST_ENTRY 32    /* struct hvm_modlist_entry */
@@ -35,39 +36,50 @@ int loader_pvh(struct load_ctx *ctx)
     if (!entry_loaded(&elf, elf.pvh_entry))
         return vmm_err(-ENOEXEC, "%s: PVH: the XEN_ELFNOTE_PHYS32_ENTRY note's entry 0x%x is "
                        "outside every PT_LOAD segment", fn, elf.pvh_entry);
-    uint64_t cmdline = 0, lo = 0, hi = 0, initrd = 0;
+    uint64_t cmdline = 0, lo = 0, hi = 0;
     r = loader_plan_cmdline(ctx, false, &cmdline);
     if (r == 0)
         r = elf_plan_segments(&ctx->plan, ctx->image, &elf, LOADER_4G, &lo, &hi);
     if (r == 0)
-        r = loader_plan_initrd(ctx, LOADER_4G, &initrd);
+        r = loader_plan_modules(ctx, LOADER_4G, false);
     if (r < 0)
         return r;
 
-    /* The memory map, then the module list, in the aux page. */
+    /* The aux page: the memory map, the module list, the modules' command
+     * lines. */
     const struct load_plan *p = &ctx->plan;
     uint64_t memmap_bytes = (uint64_t)p->map_count * MEMMAP_ENTRY;
     uint64_t modlist_off = (memmap_bytes + MODLIST_ENTRY - 1) & ~(uint64_t)(MODLIST_ENTRY - 1);
-    if (modlist_off + MODLIST_ENTRY > LOADER_AUX_SIZE)
-        return vmm_err(-EINVAL, "%s: PVH: the VM's memory map has %u entries, more than the "
-                       "boot memory map page holds", fn, p->map_count);
-    for (uint32_t i = 0; i < p->map_count; i++) {
+    uint64_t strings_off = modlist_off + (uint64_t)ctx->mod_count * MODLIST_ENTRY;
+    for (uint32_t i = 0; i < p->map_count && strings_off <= LOADER_AUX_SIZE; i++) {
         uint8_t *e = ctx->aux + i * MEMMAP_ENTRY;
         st64(e, p->map[i].addr);
         st64(e + 8, p->map[i].size);
         st32(e + 16, p->map[i].type); /* e820 type numbers, as start_info.h says */
     }
-    if (initrd) {
-        uint8_t *m = ctx->aux + modlist_off;
-        st64(m, initrd);
-        st64(m + 8, ctx->cfg->initrd_size);
+    for (uint32_t i = 0; i < ctx->mod_count && strings_off <= LOADER_AUX_SIZE; i++) {
+        uint8_t *m = ctx->aux + modlist_off + i * MODLIST_ENTRY;
+        st64(m, ctx->mod_gpa[i]);
+        st64(m + 8, loader_module_size(ctx, i));
+        const char *text = loader_module_cmdline(ctx, i);
+        size_t len = text ? strlen(text) + 1 : 0;
+        if (len && len <= LOADER_AUX_SIZE - strings_off) {
+            memcpy(ctx->aux + strings_off, text, len);
+            st64(m + 16, LOADER_AUX_GPA + strings_off);
+        }
+        strings_off += len;
     }
+    if (strings_off > LOADER_AUX_SIZE)
+        return vmm_err(-EINVAL, "%s: PVH: the memory map (%u entries), %u modules and their "
+                       "command lines need more than the %llu-byte boot memory map page", fn,
+                       p->map_count, ctx->mod_count, (unsigned long long)LOADER_AUX_SIZE);
+    uint64_t initrd = ctx->mod_count ? ctx->mod_gpa[0] : 0;
 
     uint8_t *si = ctx->info_page;
     st32(si, HVM_START_MAGIC);
     st32(si + 4, 1);                     /* version */
     st32(si + 8, 0);                     /* flags */
-    st32(si + 12, initrd ? 1 : 0);       /* nr_modules */
+    st32(si + 12, ctx->mod_count);       /* nr_modules */
     st64(si + 16, initrd ? LOADER_AUX_GPA + modlist_off : 0);
     st64(si + 24, cmdline);
     st64(si + 32, 0);                    /* rsdp_paddr: no ACPI tables */

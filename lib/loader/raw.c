@@ -14,9 +14,9 @@ int loader_raw(struct load_ctx *ctx)
     if (c->raw_cpu_mode < VMM_CPU_MODE_REAL || c->raw_cpu_mode > VMM_CPU_MODE_LONG)
         return vmm_err(-EINVAL, "%s: raw_cpu_mode %u is not a vmm_cpu_mode", fn,
                        c->raw_cpu_mode);
-    if (c->initrd || c->cmdline)
-        return vmm_err(-EINVAL, "%s: VMM_IMAGE_RAW takes no initrd or cmdline (a flat image has "
-                       "no way to be told where they are)", fn);
+    if (c->initrd || c->cmdline || c->num_modules)
+        return vmm_err(-EINVAL, "%s: VMM_IMAGE_RAW takes no initrd, modules or cmdline (a flat "
+                       "image has no way to be told where they are)", fn);
     if (c->raw_cpu_mode == VMM_CPU_MODE_REAL && c->raw_entry >= LOADER_HIGH_START)
         return vmm_err(-EINVAL, "%s: raw_entry 0x%llx is beyond real mode's first MiB", fn,
                        (unsigned long long)c->raw_entry);

@@ -169,15 +169,45 @@ uint8_t *boot_read_file(const char *path, size_t *size)
     return buf;
 }
 
-void boot_fill_initrd(uint8_t *buf, size_t len)
+static void fill_seeded(uint8_t *buf, size_t len, uint32_t x)
 {
-    uint32_t x = 0x12345678u;
     for (size_t i = 0; i < len; i++) {
         x ^= x << 13;
         x ^= x >> 17;
         x ^= x << 5;
         buf[i] = (uint8_t)x;
     }
+}
+
+void boot_fill_initrd(uint8_t *buf, size_t len)
+{
+    fill_seeded(buf, len, 0x12345678u);
+}
+
+const struct vmm_boot_module *boot_modules(void)
+{
+    static uint8_t one[5001], two[777];
+    static struct vmm_boot_module mods[BOOT_NUM_MODULES];
+    if (mods[0].data == NULL) {
+        fill_seeded(one, sizeof one, 0x9e3779b9u);
+        fill_seeded(two, sizeof two, 0x7f4a7c15u);
+        mods[0] = (struct vmm_boot_module){ one, sizeof one, "mod-one a=1" };
+        mods[1] = (struct vmm_boot_module){ two, sizeof two, NULL };
+    }
+    return mods;
+}
+
+uint8_t *boot_concat_modules(size_t *size)
+{
+    const struct vmm_boot_module *m = boot_modules();
+    size_t pad0 = (BOOT_INITRD_SIZE + 3) & ~(size_t)3, pad1 = (m[0].size + 3) & ~(size_t)3;
+    *size = pad0 + pad1 + m[1].size;
+    uint8_t *buf = calloc(1, *size);
+    assert_non_null(buf);
+    boot_fill_initrd(buf, BOOT_INITRD_SIZE);
+    memcpy(buf + pad0, m[0].data, m[0].size);
+    memcpy(buf + pad0 + pad1, m[1].data, m[1].size);
+    return buf;
 }
 
 uint32_t boot_fnv1a(const void *p, size_t n)
@@ -359,6 +389,10 @@ void boot_load(struct boot_vm *b, const uint8_t *kernel, size_t size, uint32_t f
     }
     if (!(opts & BOOT_NO_CMDLINE))
         cfg.cmdline = BOOT_CMDLINE;
+    if (opts & BOOT_MODULES) {
+        cfg.modules = boot_modules();
+        cfg.num_modules = BOOT_NUM_MODULES;
+    }
     memset(info, 0, sizeof *info);
     info->struct_size = sizeof *info;
     int rc = vmm_boot_load(b->vm, &cfg, info);

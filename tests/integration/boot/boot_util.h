@@ -86,8 +86,19 @@ void boot_expect_flat_desc(uint64_t desc, int code, int bits, const char *what);
  * asserts success and fills @info. */
 #define BOOT_NO_INITRD (1u << 0)
 #define BOOT_NO_CMDLINE (1u << 1)
+#define BOOT_MODULES (1u << 2) /* also BOOT_NUM_MODULES modules after the initrd */
 void boot_load(struct boot_vm *b, const uint8_t *kernel, size_t size, uint32_t format,
                uint32_t flags, uint32_t opts, struct vmm_boot_info *info);
+
+/* The modules BOOT_MODULES adds (sizes not multiples of 4, one with a
+ * command line, one without), their bytes from boot_fill_initrd()'s
+ * generator with other seeds. */
+#define BOOT_NUM_MODULES 2
+const struct vmm_boot_module *boot_modules(void);
+/* The bytes a bzImage kernel sees at ramdisk_image with BOOT_MODULES: the
+ * initrd and the modules, each but the last padded with zeros to 4 bytes;
+ * malloc'ed, *size set. */
+uint8_t *boot_concat_modules(size_t *size);
 
 /* Assert [a, a+alen) and [b, b+blen) do not overlap. */
 void boot_expect_disjoint(const char *an, uint64_t a, uint64_t alen, const char *bn, uint64_t b,

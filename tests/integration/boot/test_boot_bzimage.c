@@ -139,13 +139,20 @@ static void check_bzimage(struct boot_vm *b, const struct vmm_boot_info *info, i
         assert_true(rd == 0 && rd_size == 0);
         assert_null(boot_get(c, "initrd_fnv"));
     } else {
-        static uint8_t initrd[BOOT_INITRD_SIZE];
-        boot_fill_initrd(initrd, sizeof initrd);
-        assert_true(rd == info->initrd_gpa && rd_size == BOOT_INITRD_SIZE &&
-                    info->initrd_size == BOOT_INITRD_SIZE);
+        /* With modules, the kernel sees them appended to the initrd, each
+         * but the last padded to 4 bytes (concatenated cpio archives). */
+        size_t want_size = BOOT_INITRD_SIZE;
+        uint8_t *want_bytes = (opts & BOOT_MODULES) ? boot_concat_modules(&want_size)
+                                                     : malloc(BOOT_INITRD_SIZE);
+        assert_non_null(want_bytes);
+        if (!(opts & BOOT_MODULES))
+            boot_fill_initrd(want_bytes, BOOT_INITRD_SIZE);
+        assert_true(rd == info->initrd_gpa && rd_size == want_size &&
+                    info->initrd_size == want_size);
         assert_true(rd + rd_size - 1 <= K_INITRD_ADDR_MAX);
         assert_true(boot_in_ram(map, n, rd, rd_size));
-        boot_expect(c, "initrd_fnv", boot_fnv1a(initrd, sizeof initrd));
+        boot_expect(c, "initrd_fnv", boot_fnv1a(want_bytes, want_size));
+        free(want_bytes);
         boot_expect_disjoint("initrd", rd, rd_size, "kernel", load, init_size);
         boot_expect_disjoint("initrd", rd, rd_size, "boot_params", info->boot_params_gpa, 4096);
         boot_expect_disjoint("initrd", rd, rd_size, "cmdline", cmd, strlen(want) + 1);
@@ -225,6 +232,14 @@ static void test_no_initrd_no_cmdline(void **state)
                    BOOT_NO_INITRD | BOOT_NO_CMDLINE, "bzImage, no initrd, no cmdline");
 }
 
+/* An initrd plus two modules: one block at ramdisk_image. */
+static void test_modules_appended(void **state)
+{
+    (void)state;
+    boot_and_check(VMM_PLATFORM_PC, 1, 64 * MiB, VMM_IMAGE_AUTO, 0, BOOT_MODULES,
+                   "bzImage, initrd + 2 modules");
+}
+
 /* Two vCPUs: only vCPU 0 is set up; the other waits for INIT/SIPI. */
 static void test_pc_two_vcpus(void **state)
 {
@@ -241,6 +256,7 @@ int main(void)
         cmocka_unit_test(test_none_relocated_entry64),
         cmocka_unit_test(test_none_relocated_entry32),
         cmocka_unit_test(test_no_initrd_no_cmdline),
+        cmocka_unit_test(test_modules_appended),
         cmocka_unit_test(test_pc_two_vcpus),
     };
     return cmocka_run_group_tests(tests, setup_image, free_image);

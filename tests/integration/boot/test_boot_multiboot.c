@@ -114,22 +114,38 @@ static void check_multiboot(struct boot_vm *b, const struct vmm_boot_info *info,
                              img->end - img->load);
     }
 
-    if (flags & MBI_MODS) {
-        uint64_t count = boot_value(c, "mbi.mods_count");
-        assert_true(count == ((opts & BOOT_NO_INITRD) ? 0 : 1));
-    }
-    if (!(opts & BOOT_NO_INITRD)) {
+    uint32_t nmods = (opts & BOOT_NO_INITRD) ? 0 : (opts & BOOT_MODULES) ? 1 + BOOT_NUM_MODULES : 1;
+    if (flags & MBI_MODS)
+        boot_expect(c, "mbi.mods_count", nmods);
+    else
+        assert_int_equal(nmods, 0);
+    const struct vmm_boot_module *extra = boot_modules();
+    for (uint32_t i = 0; i < nmods; i++) {
         static uint8_t initrd[BOOT_INITRD_SIZE];
         boot_fill_initrd(initrd, sizeof initrd);
-        uint64_t start = boot_value_i(c, "mod.", 0, "start");
-        assert_true(start == info->initrd_gpa && info->initrd_size == BOOT_INITRD_SIZE);
+        const void *bytes = i == 0 ? initrd : extra[i - 1].data;
+        uint64_t size = i == 0 ? BOOT_INITRD_SIZE : extra[i - 1].size;
+        uint64_t start = boot_value_i(c, "mod.", i, "start");
+        if (i == 0)
+            assert_true(start == info->initrd_gpa && info->initrd_size == BOOT_INITRD_SIZE);
         assert_true(start % 4096 == 0); /* header flag 0: page-aligned modules */
-        boot_expect_i(c, "mod.", 0, "end", start + BOOT_INITRD_SIZE);
-        boot_expect_i(c, "mod.", 0, "fnv", boot_fnv1a(initrd, sizeof initrd));
-        assert_true(boot_in_ram(map, n, start, BOOT_INITRD_SIZE));
-        boot_expect_disjoint("module", start, BOOT_INITRD_SIZE, "kernel", img->load,
-                             img->end - img->load);
-        boot_expect_disjoint("module", start, BOOT_INITRD_SIZE, "multiboot_info", mbi, 88);
+        boot_expect_i(c, "mod.", i, "end", start + size);
+        boot_expect_i(c, "mod.", i, "fnv", boot_fnv1a(bytes, size));
+        assert_true(boot_in_ram(map, n, start, size));
+        boot_expect_disjoint("module", start, size, "kernel", img->load, img->end - img->load);
+        boot_expect_disjoint("module", start, size, "multiboot_info", mbi, 88);
+        for (uint32_t j = 0; j < i; j++)
+            boot_expect_disjoint("module", start, size, "an earlier module",
+                                 boot_value_i(c, "mod.", j, "start"),
+                                 boot_value_i(c, "mod.", j, "end") -
+                                     boot_value_i(c, "mod.", j, "start"));
+        /* The module string: "initrd" for the first, else the module's
+         * command line ("" without one). */
+        char str[64] = { 0 };
+        const char *want = i == 0 ? "initrd" : extra[i - 1].cmdline ? extra[i - 1].cmdline : "";
+        assert_int_equal(vmm_memory_read(b->vm, boot_value_i(c, "mod.", i, "string"), str,
+                                         strlen(want) + 1), 0);
+        assert_string_equal(str, want);
     }
 
     /* The memory map: the platform's e820. Each entry's size field counts
@@ -211,6 +227,13 @@ static void test_no_module_no_cmdline(void **state)
                    BOOT_NO_INITRD | BOOT_NO_CMDLINE, "Multiboot, no module, no cmdline");
 }
 
+static void test_modules(void **state)
+{
+    (void)state;
+    boot_and_check("multiboot.elf", VMM_PLATFORM_PC, 1, 64 * MiB, VMM_IMAGE_AUTO, BOOT_MODULES,
+                   "Multiboot ELF32, initrd + 2 modules");
+}
+
 static void test_pc_two_vcpus(void **state)
 {
     (void)state;
@@ -227,6 +250,7 @@ int main(void)
         cmocka_unit_test(test_aout_kludge),
         cmocka_unit_test(test_aout_kludge_explicit_none),
         cmocka_unit_test(test_no_module_no_cmdline),
+        cmocka_unit_test(test_modules),
         cmocka_unit_test(test_pc_two_vcpus),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
