@@ -6,23 +6,32 @@
  *
  * Every image is untrusted bytes: a malformed one (truncated, wrong magic,
  * segments outside RAM or overlapping, sizes that overflow, absurd header
- * values) is refused with -ENOEXEC or -EINVAL and a vmm_last_error()
- * sentence naming the field, and nothing is written outside guest RAM.
+ * values) is refused with -ENOEXEC and a vmm_last_error() sentence naming
+ * the field, using the specification's own name for it (boot.rst's
+ * "setup_sects", the ELF "p_filesz", Multiboot's "load_end_addr"). A load
+ * is planned whole before anything is written: on any error guest memory
+ * and vCPU 0 are exactly as they were, and nothing is ever written outside
+ * guest RAM.
  *
  * Where the loaders put things in guest memory (all inside RAM the caller
- * added beforehand, e.g. with vmm_pc_add_ram()):
+ * added beforehand, e.g. with vmm_pc_add_ram(); the range 0x7000-0x30000
+ * must be RAM, and an image may not claim it):
  *
  * | guest address | what |
  * | --- | --- |
  * | 0x7000  | boot_params (bzImage), hvm_start_info (PVH) or multiboot_info |
- * | 0x8000  | memory map / module list for PVH and Multiboot |
+ * | 0x8000  | memory map, module list and module strings (PVH, Multiboot) |
  * | 0x10000 | GDT, TSS and identity page tables (see vmm_cpu_mode_config) |
  * | 0x20000 | kernel command line (up to 64 KiB) |
  * | 0x9fc00 | MP table (platform PC), in the reserved EBDA |
  * | 1 MiB or the image's preferred address | the kernel |
- * | high RAM | the initrd (below the kernel's initrd_addr_max) |
+ * | high RAM below 4 GiB | initrd and modules (bzImage: below initrd_addr_max) |
  *
- * Only vCPU 0 is set up; on platform PC the others wait for INIT/SIPI.
+ * The GDT selectors are those each protocol asks for: 0x10 code and 0x18
+ * data for a bzImage (boot.rst __BOOT_CS/__BOOT_DS), 0x18 code and 0x10
+ * data for PVH and Multiboot (vmm_vcpu_set_cpu_mode()'s layout). Only
+ * vCPU 0 is set up; on platform PC the others wait for INIT/SIPI, and the
+ * loader writes an MP table describing them. See docs/booting.md.
  */
 #ifndef VMM_LOADER_H
 #define VMM_LOADER_H
@@ -130,10 +139,16 @@ struct vmm_boot_info {
  * @brief Load a guest image into RAM and set up vCPU 0 to enter it.
  * @param cfg  Borrowed for the call; the images are copied into guest RAM.
  * @param[out] info May be NULL; else its struct_size must be set.
- * @return 0; -ENOEXEC (not a supported image, or a malformed one);
- *         -EINVAL (bad config, absurd header values); -ENOMEM (does not fit
- *         in the VM's RAM); -EBUSY (a vCPU is running). vmm_last_error()
- *         names the field at fault.
+ * @return 0; -ENOEXEC (not a supported image, or a malformed one,
+ *         including a corrupt or truncated compressed payload); -EINVAL (bad
+ *         config, a command line longer than the kernel's cmdline_size);
+ *         -ENOMEM (the kernel, initrd or a decompressed payload does not fit
+ *         in the VM's RAM, or the boot data area is not RAM); -ENOTSUP
+ *         (VMM_BOOT_F_BZIMAGE_EXTRACT with a payload this build cannot
+ *         decompress); -EBUSY (a vCPU is running). vmm_last_error() names
+ *         the field at fault.
+ * Not thread-safe against other changes of the same VM; the VM is locked
+ * against vmm_vcpu_run() for the duration of the call.
  */
 VMM_API int vmm_boot_load(vmm_vm *vm, const struct vmm_boot_config *cfg,
                           struct vmm_boot_info *info);

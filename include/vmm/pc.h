@@ -48,7 +48,7 @@ struct vmm_e820_entry {
     uint64_t addr; /**< first byte */
     uint64_t size; /**< bytes */
     uint32_t type; /**< an enum vmm_e820_type value */
-    uint32_t reserved0;
+    uint32_t reserved0; /**< 0 (padding; boot_params packs the entry to 20 bytes) */
 };
 
 /**
@@ -68,7 +68,7 @@ VMM_API int vmm_pc_e820(vmm_vm *vm, struct vmm_e820_entry *entries, uint32_t *co
  * like QEMU's `-cpu ...,-feature` or Firecracker's CPU templates.
  */
 struct vmm_cpuid_override {
-    uint32_t function;
+    uint32_t function; /**< leaf (EAX input) */
     uint32_t index;    /**< subleaf; ignored for leaves without subleaves */
     uint32_t reg;      /**< 0 EAX, 1 EBX, 2 ECX, 3 EDX */
     uint32_t clear;    /**< bits to clear */

@@ -15,13 +15,12 @@
 extern "C" {
 #endif
 
-/** Standard PC ports and IRQs. */
-#define VMM_SERIAL_COM1_PORT 0x3f8
-#define VMM_SERIAL_COM2_PORT 0x2f8
-#define VMM_SERIAL_COM3_PORT 0x3e8
-#define VMM_SERIAL_COM4_PORT 0x2e8
-#define VMM_SERIAL_COM1_IRQ 4 /**< also COM3 */
-#define VMM_SERIAL_COM2_IRQ 3 /**< also COM4 */
+#define VMM_SERIAL_COM1_PORT 0x3f8 /**< COM1 base port (8 ports) */
+#define VMM_SERIAL_COM2_PORT 0x2f8 /**< COM2 base port */
+#define VMM_SERIAL_COM3_PORT 0x3e8 /**< COM3 base port */
+#define VMM_SERIAL_COM4_PORT 0x2e8 /**< COM4 base port */
+#define VMM_SERIAL_COM1_IRQ 4 /**< IRQ of COM1 (and, by convention, COM3) */
+#define VMM_SERIAL_COM2_IRQ 3 /**< IRQ of COM2 (and COM4) */
 /** vmm_serial_config::irq value for a UART without an interrupt line (polling only). */
 #define VMM_SERIAL_NO_IRQ 0xffffffffu
 
