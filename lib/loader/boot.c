@@ -216,9 +216,9 @@ VMM_API int vmm_boot_load(vmm_vm *vm, const struct vmm_boot_config *cfg,
         return vmm_err(-EINVAL, "%s: vm and cfg must not be NULL", fn);
     struct vmm_boot_config c;
     int r = vmm_config_copy(cfg, &c, sizeof(c), "config", "VMM_BOOT_CONFIG_INIT", fn);
-    if (r == 0 && info && info->struct_size < sizeof(*info))
-        r = vmm_err(-EINVAL, "%s: info struct_size %u is smaller than version 1 (%zu)", fn,
-                    info->struct_size, sizeof(*info));
+    if (r == 0 && info && (info->struct_size < sizeof(*info) || info->struct_size > 4096))
+        r = vmm_err(-EINVAL, "%s: info struct_size %u is not between version 1 (%zu) and 4096",
+                    fn, info->struct_size, sizeof(*info));
     if (r == 0)
         r = check_config(&c, fn);
     if (r < 0)

@@ -131,7 +131,7 @@ static int parse_header(const uint8_t *img, uint64_t size, struct setup_header *
     h->min_alignment = h->kernel_alignment;
     if (h->version >= 0x020a && h->relocatable) {
         uint8_t shift = img[H_MIN_ALIGNMENT];
-        if (shift < 12 || (1ull << shift) > h->kernel_alignment)
+        if (shift < 12 || shift > 30 || (1ull << shift) > h->kernel_alignment)
             return vmm_err(-ENOEXEC, "%s: bzImage: min_alignment %u is not between 4 KiB and "
                            "kernel_alignment", fn, shift);
         h->min_alignment = 1ull << shift;
@@ -287,6 +287,10 @@ int loader_bzimage(struct load_ctx *ctx)
     if (r < 0)
         return r;
     const uint8_t *pm = img + h.setup_size;
+    /* The same kernel reads the command line whichever way it is entered. */
+    if (ctx->cmdline_len > h.cmdline_size)
+        return vmm_err(-EINVAL, "%s: the command line has %zu bytes, more than the kernel's "
+                       "cmdline_size %u", fn, ctx->cmdline_len, h.cmdline_size);
     if (cfg->flags & VMM_BOOT_F_BZIMAGE_EXTRACT)
         return extract_and_load(ctx, &h, pm);
 
@@ -298,9 +302,6 @@ int loader_bzimage(struct load_ctx *ctx)
     if (!entry32 && h.pm_size <= 0x200)
         return vmm_err(-ENOEXEC, "%s: bzImage: the %llu-byte protected-mode kernel ends before "
                        "its 64-bit entry at +0x200", fn, (unsigned long long)h.pm_size);
-    if (ctx->cmdline_len > h.cmdline_size)
-        return vmm_err(-EINVAL, "%s: the command line has %zu bytes, more than the kernel's "
-                       "cmdline_size %u", fn, ctx->cmdline_len, h.cmdline_size);
     /* boot.rst asks for a command line pointer even when there is none. */
     uint64_t cmdline = 0;
     r = loader_plan_cmdline(ctx, true, &cmdline);
