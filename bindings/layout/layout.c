@@ -93,14 +93,82 @@ static void structs(void)
     FIELD(vmm_exit, system_event.type);
     FIELD(vmm_exit, system_event.ndata);
     FIELD(vmm_exit, system_event.data);
+    FIELD(vmm_exit, request);
+    FIELD(vmm_exit, request.kind);
+    FIELD(vmm_exit, request.reserved0);
+    FIELD(vmm_exit, request.value);
     FIELD(vmm_exit, unknown);
     FIELD(vmm_exit, unknown.kvm_reason);
     FIELD(vmm_exit, reserved);
+
+    /* devices/serial.h */
+    STRUCT(vmm_serial_config);
+    FIELD(vmm_serial_config, struct_size);
+    FIELD(vmm_serial_config, flags);
+    FIELD(vmm_serial_config, port);
+    FIELD(vmm_serial_config, reserved0);
+    FIELD(vmm_serial_config, irq);
+    FIELD(vmm_serial_config, out_fd);
+    FIELD(vmm_serial_config, in_fd);
+    FIELD(vmm_serial_config, out_fn);
+    FIELD(vmm_serial_config, out_user);
 
     /* hypercall.h */
     STRUCT(vmm_hypercall);
     FIELD(vmm_hypercall, nr);
     FIELD(vmm_hypercall, args);
+
+    /* loader.h */
+    STRUCT(vmm_boot_config);
+    FIELD(vmm_boot_config, struct_size);
+    FIELD(vmm_boot_config, flags);
+    FIELD(vmm_boot_config, format);
+    FIELD(vmm_boot_config, reserved0);
+    FIELD(vmm_boot_config, kernel);
+    FIELD(vmm_boot_config, kernel_size);
+    FIELD(vmm_boot_config, initrd);
+    FIELD(vmm_boot_config, initrd_size);
+    FIELD(vmm_boot_config, cmdline);
+    FIELD(vmm_boot_config, raw_gpa);
+    FIELD(vmm_boot_config, raw_entry);
+    FIELD(vmm_boot_config, raw_cpu_mode);
+    FIELD(vmm_boot_config, reserved1);
+    FIELD(vmm_boot_config, modules);
+    FIELD(vmm_boot_config, num_modules);
+    FIELD(vmm_boot_config, reserved2);
+
+    STRUCT(vmm_boot_module);
+    FIELD(vmm_boot_module, data);
+    FIELD(vmm_boot_module, size);
+    FIELD(vmm_boot_module, cmdline);
+
+    STRUCT(vmm_boot_info);
+    FIELD(vmm_boot_info, struct_size);
+    FIELD(vmm_boot_info, format);
+    FIELD(vmm_boot_info, entry);
+    FIELD(vmm_boot_info, kernel_gpa);
+    FIELD(vmm_boot_info, kernel_end);
+    FIELD(vmm_boot_info, initrd_gpa);
+    FIELD(vmm_boot_info, initrd_size);
+    FIELD(vmm_boot_info, cmdline_gpa);
+    FIELD(vmm_boot_info, boot_params_gpa);
+    FIELD(vmm_boot_info, protocol_version);
+    FIELD(vmm_boot_info, compression);
+    FIELD(vmm_boot_info, extracted_size);
+
+    /* pc.h */
+    STRUCT(vmm_e820_entry);
+    FIELD(vmm_e820_entry, addr);
+    FIELD(vmm_e820_entry, size);
+    FIELD(vmm_e820_entry, type);
+    FIELD(vmm_e820_entry, reserved0);
+
+    STRUCT(vmm_cpuid_override);
+    FIELD(vmm_cpuid_override, function);
+    FIELD(vmm_cpuid_override, index);
+    FIELD(vmm_cpuid_override, reg);
+    FIELD(vmm_cpuid_override, clear);
+    FIELD(vmm_cpuid_override, set);
 
     /* vcpu.h */
     STRUCT(vmm_regs);
@@ -206,6 +274,16 @@ static void consts(void)
     CONST(VMM_SPACE_PIO);
     CONST(VMM_SPACE_MMIO);
     CONST(VMM_DEVICE_F_CONCURRENT);
+    /* devices/legacy.h */
+    CONST(VMM_DEBUG_EXIT_PORT);
+    /* devices/serial.h */
+    CONST(VMM_SERIAL_COM1_PORT);
+    CONST(VMM_SERIAL_COM2_PORT);
+    CONST(VMM_SERIAL_COM3_PORT);
+    CONST(VMM_SERIAL_COM4_PORT);
+    CONST(VMM_SERIAL_COM1_IRQ);
+    CONST(VMM_SERIAL_COM2_IRQ);
+    CONST(VMM_SERIAL_NO_IRQ);
     /* error.h */
     CONST(VMM_LOG_ERROR);
     CONST(VMM_LOG_WARN);
@@ -224,10 +302,42 @@ static void consts(void)
     CONST(VMM_EXIT_DEVICE_ERROR);
     CONST(VMM_EXIT_SYSTEM_EVENT);
     CONST(VMM_EXIT_UNKNOWN);
+    CONST(VMM_EXIT_REQUEST);
+    CONST(VMM_REQUEST_RESET);
+    CONST(VMM_REQUEST_POWEROFF);
+    CONST(VMM_REQUEST_DEBUG_EXIT);
+    CONST(VMM_REQUEST_USER);
     CONST(VMM_IO_READ);
     CONST(VMM_IO_WRITE);
+    /* loader.h */
+    CONST(VMM_IMAGE_AUTO);
+    CONST(VMM_IMAGE_BZIMAGE);
+    CONST(VMM_IMAGE_ELF_PVH);
+    CONST(VMM_IMAGE_MULTIBOOT);
+    CONST(VMM_IMAGE_RAW);
+    CONST(VMM_BOOT_F_BZIMAGE_ENTRY32);
+    CONST(VMM_BOOT_F_BZIMAGE_EXTRACT);
+    CONST(VMM_BOOT_MAX_MODULES);
+    CONST(VMM_COMPRESSION_NONE);
+    CONST(VMM_COMPRESSION_GZIP);
+    CONST(VMM_COMPRESSION_XZ);
+    CONST(VMM_COMPRESSION_ZSTD);
+    CONST(VMM_COMPRESSION_LZ4);
+    CONST(VMM_COMPRESSION_BZIP2);
+    CONST(VMM_COMPRESSION_LZMA);
+    CONST(VMM_COMPRESSION_LZO);
+    CONST(VMM_COMPRESSION_UNKNOWN);
     /* memory.h */
     CONST(VMM_MEM_READONLY);
+    /* pc.h */
+    CONST(VMM_PC_MMIO_HOLE_START);
+    CONST(VMM_PC_HIGH_RAM_START);
+    CONST(VMM_E820_RAM);
+    CONST(VMM_E820_RESERVED);
+    CONST(VMM_CPUID_EAX);
+    CONST(VMM_CPUID_EBX);
+    CONST(VMM_CPUID_ECX);
+    CONST(VMM_CPUID_EDX);
     /* vcpu.h */
     CONST(VMM_REG_RAX);
     CONST(VMM_REG_RBX);
@@ -268,8 +378,14 @@ static void consts(void)
     CONST(VMM_FEATURE_VM_RUN);
     CONST(VMM_FEATURE_KICK);
     CONST(VMM_FEATURE_LONG_MODE);
+    CONST(VMM_FEATURE_PLATFORM_PC);
+    CONST(VMM_FEATURE_EXTRACT_GZIP);
+    CONST(VMM_FEATURE_EXTRACT_XZ);
+    CONST(VMM_FEATURE_EXTRACT_ZSTD);
+    CONST(VMM_FEATURE_EXTRACT_LZ4);
     /* vm.h */
     CONST(VMM_PLATFORM_NONE);
+    CONST(VMM_PLATFORM_PC);
     CONST(VMM_MAX_VCPUS);
     CONST(VMM_HYPERCALL_PORT_DEFAULT);
     CONST(VMM_KICK_SIGNAL_NONE);
@@ -299,6 +415,14 @@ static void functions(void)
     FUNCTION(vmm_device_name);
     FUNCTION(vmm_device_vm);
     FUNCTION(vmm_device_get_stats);
+    FUNCTION(vmm_device_set_irq);
+    /* devices/legacy.h */
+    FUNCTION(vmm_i8042_attach);
+    FUNCTION(vmm_rtc_attach);
+    FUNCTION(vmm_debug_exit_attach);
+    /* devices/serial.h */
+    FUNCTION(vmm_serial_attach);
+    FUNCTION(vmm_serial_input);
     /* error.h */
     FUNCTION(vmm_strerror);
     FUNCTION(vmm_last_error);
@@ -308,6 +432,9 @@ static void functions(void)
     /* hypercall.h */
     FUNCTION(vmm_hypercall_register);
     FUNCTION(vmm_hypercall_unregister);
+    /* loader.h */
+    FUNCTION(vmm_boot_load);
+    FUNCTION(vmm_boot_load_files);
     /* memory.h */
     FUNCTION(vmm_memory_add_ram);
     FUNCTION(vmm_memory_add_host);
@@ -316,6 +443,10 @@ static void functions(void)
     FUNCTION(vmm_memory_read);
     FUNCTION(vmm_memory_write);
     FUNCTION(vmm_memory_translate);
+    /* pc.h */
+    FUNCTION(vmm_pc_add_ram);
+    FUNCTION(vmm_pc_e820);
+    FUNCTION(vmm_vm_set_cpuid_policy);
     /* vcpu.h */
     FUNCTION(vmm_vcpu_get_regs);
     FUNCTION(vmm_vcpu_set_regs);
@@ -330,6 +461,7 @@ static void functions(void)
     FUNCTION(vmm_vcpu_get_cpuid);
     FUNCTION(vmm_vcpu_set_cpuid);
     FUNCTION(vmm_vcpu_run);
+    FUNCTION(vmm_vcpu_request_exit);
     FUNCTION(vmm_vcpu_kick);
     /* version.h */
     FUNCTION(vmm_version);

@@ -51,3 +51,11 @@ case $out in
     *"Hello, world!"*) ;;
     *) echo "$0: examples/hello did not greet" >&2; exit 1 ;;
 esac
+# So is pc_serial, the example of docs/bindings-rust.md (platform PC, COM1,
+# debug exit, a raw image through vmm_boot_load).
+out=$("$CARGO_TARGET_DIR/debug/examples/pc_serial")
+printf '%s\n' "$out"
+case $out in
+    *"debug exit 0x600d"*"guest said: hi"*) ;;
+    *) echo "$0: examples/pc_serial did not run its guest to the debug exit" >&2; exit 1 ;;
+esac

@@ -58,3 +58,72 @@ def make_vm(code, num_vcpus=1, long_mode=False, **kw):
             v.set_cpu_mode(vmm.CpuMode.REAL)
         v.set_reg("rip", CODE_GPA)
     return vm, mem
+
+
+# ---------------------------------------------------- serial guests
+# The same payloads assembled for 16-bit real mode, 32-bit protected mode
+# (Multiboot, PVH) or 64-bit long mode: only the operand-size prefixes of
+# "mov $imm16,%dx" and "mov $imm32,%eax; out %eax,(%dx)" differ.
+COM1 = 0x3F8
+DEBUG_EXIT = 0xF4
+
+
+def _mov_dx(port, bits):
+    return (b"\x66" if bits != 16 else b"") + b"\xba" + struct.pack("<H", port)
+
+
+def _out_eax(value, bits):
+    """mov $value,%eax; out %eax,(%dx) (a 4-byte port write)."""
+    p = b"\x66" if bits == 16 else b""
+    return p + b"\xb8" + struct.pack("<I", value) + p + b"\xef"
+
+
+def _debug_exit(code, bits, port=DEBUG_EXIT):
+    """Write @code to the debug-exit port, then spin (jmp .): the write
+    ends the run with a request, so the spin only runs if it does not."""
+    return _mov_dx(port, bits) + _out_eax(code, bits) + b"\xeb\xfe"
+
+
+def serial_write(data, code, bits=16, port=COM1):
+    """Write @data to the UART's THR at @port, one OUT per byte, then end
+    through the debug-exit port with @code."""
+    out = _mov_dx(port, bits)
+    for b in data:
+        out += bytes([0xB0, b, 0xEE])   # mov $b,%al; out %al,(%dx)
+    return out + _debug_exit(code, bits)
+
+
+def serial_echo_line(code, bits=16, port=COM1):
+    """Poll LSR.DR, read RBR, write it back to THR, until a newline; then
+    end through the debug-exit port with @code."""
+    wait = _mov_dx(port + 5, bits)          # LSR
+    poll = b"\xec\xa8\x01"                  # in (%dx),%al; test $1,%al
+    poll += b"\x74" + bytes([(-(len(poll) + 2)) & 0xFF])   # jz poll
+    echo = _mov_dx(port, bits) + b"\xec\xee"   # in RBR; out THR
+    echo += b"\x3c\x0a"                     # cmp $'\n',%al
+    loop = wait + poll + echo
+    loop += b"\x75" + bytes([(-(len(loop) + 2)) & 0xFF])   # jne to the top
+    return loop + _debug_exit(code, bits)
+
+
+MULTIBOOT_MAGIC = 0x1BADB002
+MULTIBOOT_BOOTLOADER_MAGIC = 0x2BADB002
+
+
+def multiboot_kernel(load_addr, text, code_ok, code_bad):
+    """A Multiboot (0.6.96) kernel using the a.out kludge (header flag 16:
+    load and entry addresses in the header), loaded whole at @load_addr.
+    In 32-bit protected mode it checks EAX == 0x2BADB002 (the loader's
+    magic), writes @text to COM1 and ends with @code_ok, or ends at once
+    with @code_bad."""
+    flags = 1 << 1 | 1 << 16               # memory info; address fields valid
+    header_size = 32
+    entry = load_addr + header_size
+    body = (b"\x3d" + struct.pack("<I", MULTIBOOT_BOOTLOADER_MAGIC))  # cmp $magic,%eax
+    ok = serial_write(text, code_ok, bits=32)
+    body += b"\x0f\x85" + struct.pack("<i", len(ok))              # jne bad
+    body += ok + _debug_exit(code_bad, 32)
+    header = struct.pack("<8I", MULTIBOOT_MAGIC, flags,
+                         (-(MULTIBOOT_MAGIC + flags)) & 0xFFFFFFFF,
+                         load_addr, load_addr, 0, 0, entry)
+    return header + body

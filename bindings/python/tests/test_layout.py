@@ -121,11 +121,14 @@ class TestLayoutProgramComplete(unittest.TestCase):
     def setUpClass(cls):
         cls.facts = parse(layout_output())
         cls.text = ""
-        for f in sorted(os.listdir(HEADERS)):
-            if f.endswith(".h"):
-                with open(os.path.join(HEADERS, f)) as fh:
-                    # drop comments
-                    cls.text += re.sub(r"/\*.*?\*/", "", fh.read(), flags=re.S)
+        # include/vmm/*.h and the folders below it (include/vmm/devices/)
+        for top, dirs, files in sorted(os.walk(HEADERS)):
+            dirs.sort()
+            for f in sorted(files):
+                if f.endswith(".h"):
+                    with open(os.path.join(top, f)) as fh:
+                        # drop comments
+                        cls.text += re.sub(r"/\*.*?\*/", "", fh.read(), flags=re.S)
 
     def test_every_vmm_api_function(self):
         declared = set(re.findall(r"VMM_API\s[^;{]*?\b(vmm_\w+)\s*\(", self.text))

@@ -26,13 +26,30 @@ import threading
 import weakref
 
 from . import _lib
+from ._builtin import (COM1_PORT, COM2_PORT, COM3_PORT, COM4_PORT,
+                       DEBUG_EXIT_PORT, SERIAL_NO_IRQ, BuiltinDevice, Serial,
+                       _BuiltinDevicesMixin)
+from ._device import UNHANDLED, Device, Io, Space, _in_callback, _to_bytes
+from ._errors import (AccessError, BusyError, ClosedError,
+                      DeviceCallbackError, Error, ExistsError, FaultError,
+                      InvalidArgumentError, NoMemoryError, NoSpaceError,
+                      NotFoundError, NotSupportedError, _call, _error)
 from ._lib import IncompatibleLibraryError, LibraryNotFoundError
+from ._loader import BootFlags, BootInfo, Compression, ImageFormat, _LoaderMixin
+from ._pc import (CpuidOverride, CpuidReg, E820Entry, E820Type,
+                  PC_HIGH_RAM_START, PC_MMIO_HOLE_START, _PcMixin)
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 __all__ = [
-    "VM", "VCPU", "Device", "Regs", "Exit", "Io", "HypercallArgs",
-    "ExitReason", "CpuMode", "Feature", "Space", "UNHANDLED",
+    "VM", "VCPU", "Device", "Regs", "Exit", "Io", "HypercallArgs", "Request",
+    "ExitReason", "CpuMode", "Feature", "Space", "Platform", "RequestKind",
+    "UNHANDLED", "PLATFORM_NONE", "PLATFORM_PC",
+    "E820Entry", "E820Type", "CpuidOverride", "CpuidReg",
+    "PC_MMIO_HOLE_START", "PC_HIGH_RAM_START",
+    "BootInfo", "BootFlags", "ImageFormat", "Compression",
+    "BuiltinDevice", "Serial", "COM1_PORT", "COM2_PORT", "COM3_PORT",
+    "COM4_PORT", "SERIAL_NO_IRQ", "DEBUG_EXIT_PORT",
     "Error", "InvalidArgumentError", "BusyError", "NotFoundError",
     "ExistsError", "FaultError", "NoMemoryError", "NoSpaceError",
     "AccessError", "NotSupportedError", "DeviceCallbackError", "ClosedError",
@@ -44,27 +61,15 @@ __all__ = [
 _L = _lib.LIB
 _U64 = (1 << 64) - 1
 
-
-class _Unhandled:
-    """Type of UNHANDLED (a singleton)."""
-    _instance = None
-
-    def __new__(cls):
-        if cls._instance is None:
-            cls._instance = super().__new__(cls)
-        return cls._instance
-
-    def __repr__(self):
-        return "vmm.UNHANDLED"
-
-    def __reduce__(self):
-        return (_Unhandled, ())
-
-
-#: Returned by a callback that declines an access: the exit goes back to the
-#: caller of run() (VMM_UNHANDLED). A sentinel, not an int, so that a device
-#: read can return any integer value.
-UNHANDLED = _Unhandled()
+# Classes defined in the private modules present themselves as vmm.X (in
+# reprs and tracebacks), where applications find them.
+for _cls in (BuiltinDevice, Serial, Device, Io, Space, AccessError, BusyError,
+             ClosedError, DeviceCallbackError, Error, ExistsError, FaultError,
+             InvalidArgumentError, NoMemoryError, NoSpaceError, NotFoundError,
+             NotSupportedError, BootFlags, BootInfo, Compression, ImageFormat,
+             CpuidOverride, CpuidReg, E820Entry, E820Type):
+    _cls.__module__ = __name__
+del _cls
 
 
 # ------------------------------------------------------------------ enums
@@ -82,6 +87,29 @@ class ExitReason(enum.IntEnum):
     DEVICE_ERROR = _lib.VMM_EXIT_DEVICE_ERROR
     SYSTEM_EVENT = _lib.VMM_EXIT_SYSTEM_EVENT
     UNKNOWN = _lib.VMM_EXIT_UNKNOWN
+    REQUEST = _lib.VMM_EXIT_REQUEST
+
+
+class RequestKind(enum.IntEnum):
+    """What a device asked for when it ended a run (enum vmm_request_kind).
+    Kinds from USER up are the application's own: USER + n (a plain int
+    when n > 0)."""
+    RESET = _lib.VMM_REQUEST_RESET
+    POWEROFF = _lib.VMM_REQUEST_POWEROFF
+    DEBUG_EXIT = _lib.VMM_REQUEST_DEBUG_EXIT
+    USER = _lib.VMM_REQUEST_USER
+
+
+class Platform(enum.IntEnum):
+    """Which built-in machine a VM starts as (enum vmm_platform)."""
+    NONE = _lib.VMM_PLATFORM_NONE
+    PC = _lib.VMM_PLATFORM_PC
+
+
+#: VM(platform=PLATFORM_NONE): nothing but what the caller attaches.
+PLATFORM_NONE = Platform.NONE
+#: VM(platform=PLATFORM_PC): in-kernel irqchip and PIT, CPUID and MSRs of a PC.
+PLATFORM_PC = Platform.PC
 
 
 class CpuMode(enum.IntEnum):
@@ -98,110 +126,11 @@ class Feature(enum.IntEnum):
     VM_RUN = _lib.VMM_FEATURE_VM_RUN
     KICK = _lib.VMM_FEATURE_KICK
     LONG_MODE = _lib.VMM_FEATURE_LONG_MODE
-
-
-class Space(enum.IntEnum):
-    """Address space of an access (enum vmm_space)."""
-    PIO = _lib.VMM_SPACE_PIO
-    MMIO = _lib.VMM_SPACE_MMIO
-
-
-# ----------------------------------------------------------------- errors
-class Error(Exception):
-    """A libvmm call failed.
-
-    errno:    the positive errno value (e.g. errno.EINVAL)
-    strerror: vmm_strerror() of it ("Invalid argument")
-    detail:   vmm_last_error() at the time ("vmm_memory_read: ..."), or ""
-    function: the C function that failed
-    """
-
-    def __init__(self, err, detail="", function=""):
-        self.errno = abs(err)
-        self.strerror = _L.vmm_strerror(-self.errno).decode(errors="replace")
-        self.detail = detail
-        self.function = function
-        super().__init__(self.errno, detail or self.strerror)
-
-    def __str__(self):
-        name = _errno.errorcode.get(self.errno, str(self.errno))
-        text = self.detail or ("%s: %s" % (self.function, self.strerror)
-                               if self.function else self.strerror)
-        return "%s [%s]" % (text, name)
-
-
-class InvalidArgumentError(Error, ValueError):
-    """EINVAL."""
-
-
-class BusyError(Error):
-    """EBUSY: a vCPU is running, or the address is taken."""
-
-
-class NotFoundError(Error, LookupError):
-    """ENOENT."""
-
-
-class ExistsError(Error):
-    """EEXIST."""
-
-
-class FaultError(Error, IndexError):
-    """EFAULT: a guest address range outside guest memory."""
-
-
-class NoMemoryError(Error, MemoryError):
-    """ENOMEM."""
-
-
-class NoSpaceError(Error):
-    """ENOSPC: no KVM memory slot left."""
-
-
-class AccessError(Error, PermissionError):
-    """EACCES/EPERM (e.g. /dev/kvm not accessible)."""
-
-
-class NotSupportedError(Error):
-    """EOPNOTSUPP/ENOSYS/ENODEV: the host or library cannot do it."""
-
-
-class DeviceCallbackError(Error):
-    """A device or hypercall callback failed without a Python exception."""
-
-
-class ClosedError(Error):
-    """The VM (or device) was closed."""
-
-    def __init__(self, what="VM"):
-        super().__init__(_errno.EBADF, "%s is closed" % what)
-
-
-_ERRORS = {
-    _errno.EINVAL: InvalidArgumentError, _errno.EBUSY: BusyError,
-    _errno.ENOENT: NotFoundError, _errno.EEXIST: ExistsError,
-    _errno.EFAULT: FaultError, _errno.ENOMEM: NoMemoryError,
-    _errno.ENOSPC: NoSpaceError, _errno.EACCES: AccessError,
-    _errno.EPERM: AccessError, _errno.EOPNOTSUPP: NotSupportedError,
-    _errno.ENOSYS: NotSupportedError, _errno.ENODEV: NotSupportedError,
-}
-
-
-def _error(rc, function):
-    """The exception for return value @rc of @function, with the calling
-    thread's vmm_last_error() (read at once: the next failure replaces it)."""
-    detail = (_L.vmm_last_error() or b"").decode(errors="replace")
-    return _ERRORS.get(-rc, Error)(rc, detail, function)
-
-
-def _check(rc, function):
-    if rc < 0:
-        raise _error(rc, function)
-    return rc
-
-
-def _call(name, *args):
-    return _check(getattr(_L, name)(*args), name)
+    PLATFORM_PC = _lib.VMM_FEATURE_PLATFORM_PC
+    EXTRACT_GZIP = _lib.VMM_FEATURE_EXTRACT_GZIP
+    EXTRACT_XZ = _lib.VMM_FEATURE_EXTRACT_XZ
+    EXTRACT_ZSTD = _lib.VMM_FEATURE_EXTRACT_ZSTD
+    EXTRACT_LZ4 = _lib.VMM_FEATURE_EXTRACT_LZ4
 
 
 # ------------------------------------------------------ module functions
@@ -281,29 +210,6 @@ class Regs:
                                for n in _lib.REGS_FIELDS))
 
 
-class Io:
-    """One guest access handed to Device.pio()/mmio().
-
-    addr, offset (from the base of the mapped range), len (bytes), space
-    (Space), is_write; for writes, data (bytes) and value (little-endian int).
-    """
-    __slots__ = ("addr", "offset", "len", "is_write", "space", "data")
-
-    def __init__(self, addr, offset, length, is_write, space, data):
-        self.addr, self.offset, self.len = addr, offset, length
-        self.is_write, self.space, self.data = is_write, space, data
-
-    @property
-    def value(self):
-        """The written value as an unsigned int (None for a read)."""
-        return None if self.data is None else int.from_bytes(self.data, "little")
-
-    def __repr__(self):
-        kind = "write %#x" % self.value if self.is_write else "read"
-        return "<vmm.Io %s %#x+%d %s>" % (Space(self.space).name, self.addr,
-                                          self.len, kind)
-
-
 @dataclasses.dataclass(frozen=True)
 class HypercallArgs:
     """What the guest passed to a hypercall: nr (RAX), args (RDI, RSI, RCX,
@@ -312,17 +218,17 @@ class HypercallArgs:
     args: tuple
 
 
-def _to_bytes(value, length, what):
-    """A callback's read value as exactly @length little-endian bytes."""
-    if isinstance(value, int):
-        if value < 0:
-            value &= (1 << (8 * length)) - 1
-        return value.to_bytes(length, "little")  # OverflowError if too big
-    data = bytes(value)
-    if len(data) != length:
-        raise ValueError("%s returned %d bytes for a %d-byte read"
-                         % (what, len(data), length))
-    return data
+@dataclasses.dataclass(frozen=True)
+class Request:
+    """Why a device ended the run (struct vmm_exit_request): kind (a
+    RequestKind, or an int for RequestKind.USER + n with n > 0) and value
+    (for DEBUG_EXIT, the value the guest wrote)."""
+    kind: int
+    value: int
+
+
+def _request_kind(kind):
+    return RequestKind(kind) if kind in RequestKind._value2member_map_ else kind
 
 
 class Exit:
@@ -330,7 +236,8 @@ class Exit:
 
     reason (ExitReason), vcpu_index, error (negative errno for
     DEVICE_ERROR). PIO exits: port, size, count, is_write, data (bytes
-    written). MMIO exits: gpa, len, is_write, data. For a guest read, call
+    written). MMIO exits: gpa, len, is_write, data. REQUEST exits: request
+    (a Request: kind and value; also value). For a guest read, call
     respond(value) before the vCPU runs again: the guest reads that value.
     """
 
@@ -345,6 +252,7 @@ class Exit:
         self.is_write = None
         self.data = None
         self.suberror = self.hardware_reason = self.kvm_reason = None
+        self.request = None
         if self.reason == ExitReason.PIO:
             p = c.pio
             self.port, self.size, self.count = p.port, p.size, p.count
@@ -362,12 +270,17 @@ class Exit:
             self.hardware_reason = c.fail_entry.hardware_reason
         elif self.reason == ExitReason.UNKNOWN:
             self.kvm_reason = c.unknown.kvm_reason
+        elif self.reason == ExitReason.REQUEST:
+            self.request = Request(_request_kind(c.request.kind), c.request.value)
         if self._buf and self.is_write:
             self.data = ctypes.string_at(self._buf, self.len)
 
     @property
     def value(self):
-        """The written value of a PIO/MMIO write as an unsigned int."""
+        """The written value of a PIO/MMIO write as an unsigned int; for a
+        REQUEST exit, request.value."""
+        if self.request is not None:
+            return self.request.value
         return None if self.data is None else int.from_bytes(self.data, "little")
 
     def respond(self, value):
@@ -392,78 +305,10 @@ class Exit:
                                            "write" if self.is_write else "read")
         elif self.reason == ExitReason.DEVICE_ERROR:
             more = " error=%d" % self.error
+        elif self.request is not None:
+            kind = getattr(self.request.kind, "name", self.request.kind)
+            more = " kind=%s value=%#x" % (kind, self.request.value)
         return "<vmm.Exit %s vcpu=%d%s>" % (name, self.vcpu_index, more)
-
-
-# --------------------------------------------------------------- devices
-class Device:
-    """Base class of device models. Subclass it and override pio() and/or
-    mmio() (and optionally reset()), attach with vm.attach(dev), then claim
-    addresses with map_pio()/map_mmio().
-
-    pio(vcpu, io) / mmio(vcpu, io) run on the thread of the vCPU that made
-    the access. For a write, return None (handled) or UNHANDLED. For a read,
-    return the value the guest gets (an int, or bytes of length io.len),
-    None (handled: the guest reads all-ones), or UNHANDLED. Raising stops the
-    vCPU; run() re-raises the exception.
-
-    Class attributes: name (default: the class name), concurrent (True lets
-    the library call this device's callbacks on several vCPUs at once).
-    """
-    name = None
-    concurrent = False
-
-    def pio(self, vcpu, io):
-        return UNHANDLED
-
-    def mmio(self, vcpu, io):
-        return UNHANDLED
-
-    def reset(self):
-        """Called by VM.reset_devices()."""
-
-    # -- everything below is machinery; subclasses need not touch it
-    _vm = None
-    _handle = None
-
-    @property
-    def vm(self):
-        """The VM this device is attached to (None before attach/after detach)."""
-        return self._vm
-
-    def _h(self):
-        if self._handle is None:
-            raise ClosedError("device %r (not attached)" % self._name())
-        return self._handle
-
-    def _name(self):
-        return self.name or type(self).__name__
-
-    def map_pio(self, port, length=1):
-        """Claim ports [port, port+length). Returns self."""
-        _call("vmm_device_map_pio", self._h(), port, length)
-        return self
-
-    def map_mmio(self, gpa, length):
-        """Claim guest physical [gpa, gpa+length). Returns self."""
-        _call("vmm_device_map_mmio", self._h(), gpa, length)
-        return self
-
-    def unmap(self, space, addr):
-        """Release the range of @space (Space) this device mapped at @addr."""
-        _call("vmm_device_unmap", self._h(), int(space), addr)
-
-    def detach(self):
-        """Unmap everything and detach from the VM (idempotent)."""
-        if self._handle is not None:
-            _call("vmm_device_detach", self._handle)  # destroy callback clears
-
-    def stats(self):
-        """Access counters as a dict (struct vmm_device_stats)."""
-        s = _lib.vmm_device_stats(struct_size=ctypes.sizeof(_lib.vmm_device_stats))
-        _call("vmm_device_get_stats", self._h(), ctypes.byref(s))
-        return {n: getattr(s, n) for n, _ in s._fields_
-                if n not in ("struct_size", "reserved0")}
 
 
 # ------------------------------------------------------------------ vCPU
@@ -479,6 +324,7 @@ class VCPU:
 
     @property
     def vm(self):
+        """The VM this vCPU belongs to."""
         return self._vm
 
     def _h(self):
@@ -509,6 +355,7 @@ class VCPU:
         return s
 
     def set_sregs(self, sregs):
+        """Write the segment/control registers from a vmm_sregs mirror."""
         _call("vmm_vcpu_set_sregs", self._h(), ctypes.byref(sregs))
 
     @staticmethod
@@ -528,6 +375,7 @@ class VCPU:
         return v.value
 
     def set_reg(self, name, value):
+        """Write one register by name (masked to 64 bits)."""
         _call("vmm_vcpu_set_reg", self._h(), self._reg(name), value & _U64)
 
     def set_cpu_mode(self, mode, *, user=False, tables_gpa=0, tables_size=0,
@@ -554,6 +402,7 @@ class VCPU:
         return list(arr[:n.value])
 
     def set_cpuid(self, entries):
+        """Replace the CPUID table (before the vCPU first runs)."""
         arr = (_lib.vmm_cpuid_entry * len(entries))(*entries)
         _call("vmm_vcpu_set_cpuid", self._h(), arr, len(entries))
 
@@ -577,6 +426,15 @@ class VCPU:
     def kick(self):
         """Make the vCPU's current (or next) run return ExitReason.KICKED."""
         _call("vmm_vcpu_kick", self._h())
+
+    def request_exit(self, kind, value=0):
+        """End this vCPU's run with ExitReason.REQUEST and Request(kind,
+        value) once the current access is handled (vmm_vcpu_request_exit()):
+        how a device stops the guest with a reason. @kind is a RequestKind
+        or RequestKind.USER + n. Call it from a callback running on this
+        vCPU, or while it does not run (its next run() then returns at once).
+        A later request before the run returns replaces an earlier one."""
+        _call("vmm_vcpu_request_exit", self._h(), int(kind), value & _U64)
 
 
 # -------------------------------------------------------------------- VM
@@ -605,7 +463,6 @@ class _Region:
 
 
 _live_vms = weakref.WeakSet()
-_in_callback = threading.local()  # .vm set while a callback of that VM runs
 
 
 @atexit.register
@@ -617,16 +474,24 @@ def _close_all_at_exit():
             pass
 
 
-class VM:
+class VM(_PcMixin, _LoaderMixin, _BuiltinDevicesMixin):
     """A virtual machine and its vCPUs (vmm_vm_create()).
 
-    VM(num_vcpus=1, hypercall_port=0x600, kick_signal=0). Use as a context
-    manager, or call close(); close() is idempotent and also runs when the
-    object is collected or at interpreter exit.
+    VM(num_vcpus=1, *, vcpus=None, platform=PLATFORM_NONE,
+    hypercall_port=0x600, kick_signal=0); vcpus= is another spelling of
+    num_vcpus. Use as a context manager, or call close(); close() is
+    idempotent and also runs when the object is collected or at interpreter
+    exit.
     """
 
-    def __init__(self, num_vcpus=1, *, hypercall_port=_lib.VMM_HYPERCALL_PORT_DEFAULT,
+    def __init__(self, num_vcpus=1, *, vcpus=None,
+                 hypercall_port=_lib.VMM_HYPERCALL_PORT_DEFAULT,
                  kick_signal=0, platform=_lib.VMM_PLATFORM_NONE):
+        if vcpus is not None:
+            if num_vcpus not in (1, vcpus):
+                raise TypeError("VM() got both num_vcpus=%r and vcpus=%r"
+                                % (num_vcpus, vcpus))
+            num_vcpus = vcpus
         self._handle = None
         self._lock = threading.Lock()
         self._idle = threading.Condition(self._lock)
@@ -636,6 +501,7 @@ class VM:
         self._devices = []           # attached Device objects
         self._hypercalls = {}        # nr -> HYPERCALL_FN (kept alive)
         self._regions = []           # _Region, sorted by insertion
+        self._keepalive = []         # C callbacks of detached built-in devices
         self._destroy = _L.vmm_vm_destroy  # usable from __del__ at shutdown
         cfg = _lib.vmm_vm_config()
         _L.vmm_vm_config_init(ctypes.byref(cfg))
@@ -646,6 +512,7 @@ class VM:
         h = ctypes.c_void_p()
         _call("vmm_vm_create", ctypes.byref(cfg), ctypes.byref(h))
         self._handle = h.value
+        self.platform = Platform(platform) if platform in Platform._value2member_map_ else platform
         _live_vms.add(self)
         vcpus = []
         for i in range(num_vcpus):
@@ -670,6 +537,7 @@ class VM:
 
     @property
     def closed(self):
+        """Whether close() has run."""
         return self._handle is None
 
     def _h(self):
@@ -698,6 +566,7 @@ class VM:
             d._handle = None
             d._vm = None
         self._devices.clear()
+        self._keepalive.clear()
         self._hypercalls.clear()
         for r in self._regions:
             r.release()
@@ -770,8 +639,9 @@ class VM:
         """Attach @device (a Device instance) and return it. The VM keeps it
         (and its callbacks) alive until it is detached or the VM closed."""
         h = self._h()
-        if not isinstance(device, Device):
-            raise TypeError("attach() needs a vmm.Device, got %r" % type(device))
+        if not isinstance(device, Device) or isinstance(device, BuiltinDevice):
+            raise TypeError("attach() needs a vmm.Device subclass written in "
+                            "Python, got %r" % type(device))
         if device._handle is not None:
             raise BusyError(_errno.EBUSY, "device %r is already attached" % device._name())
         cls = type(device)
@@ -814,11 +684,13 @@ class VM:
         return register
 
     def register_hypercall(self, nr, fn):
+        """Register fn(vcpu, call) for hypercall @nr (see hypercall())."""
         cb = _lib.HYPERCALL_FN(self._hypercall_trampoline(nr, fn))
         _call("vmm_hypercall_register", self._h(), nr, cb, None)
         self._hypercalls[nr] = cb
 
     def unregister_hypercall(self, nr):
+        """Remove the handler of hypercall @nr (NotFoundError if none)."""
         _call("vmm_hypercall_unregister", self._h(), nr)
         self._hypercalls.pop(nr, None)
 
@@ -888,7 +760,8 @@ class VM:
     def _stash(self, index, exc, where):
         """Keep an exception a callback raised, for run() to re-raise."""
         try:
-            exc.add_note("(raised in %s on vCPU %s)" % (where, index))
+            exc.add_note("(raised in %s%s)" % (
+                where, "" if index is None else " on vCPU %s" % index))
         except Exception:
             pass
         with self._lock:

@@ -21,7 +21,7 @@ from ctypes import (CFUNCTYPE, POINTER, Structure, Union, c_char_p, c_int,
 # The library version this binding was written against: a library with the
 # same major and at least this minor is compatible (version.h).
 EXPECTED_MAJOR = 0
-EXPECTED_MINOR = 1
+EXPECTED_MINOR = 2
 
 # --------------------------------------------------------------- constants
 # common.h
@@ -30,6 +30,16 @@ VMM_UNHANDLED = 1
 VMM_SPACE_PIO = 0
 VMM_SPACE_MMIO = 1
 VMM_DEVICE_F_CONCURRENT = 1 << 0
+# devices/legacy.h
+VMM_DEBUG_EXIT_PORT = 0xf4
+# devices/serial.h
+VMM_SERIAL_COM1_PORT = 0x3f8
+VMM_SERIAL_COM2_PORT = 0x2f8
+VMM_SERIAL_COM3_PORT = 0x3e8
+VMM_SERIAL_COM4_PORT = 0x2e8
+VMM_SERIAL_COM1_IRQ = 4
+VMM_SERIAL_COM2_IRQ = 3
+VMM_SERIAL_NO_IRQ = 0xffffffff
 # error.h
 VMM_LOG_ERROR = 0
 VMM_LOG_WARN = 1
@@ -48,10 +58,42 @@ VMM_EXIT_FAIL_ENTRY = 8
 VMM_EXIT_DEVICE_ERROR = 9
 VMM_EXIT_SYSTEM_EVENT = 10
 VMM_EXIT_UNKNOWN = 11
+VMM_EXIT_REQUEST = 12
+VMM_REQUEST_RESET = 1
+VMM_REQUEST_POWEROFF = 2
+VMM_REQUEST_DEBUG_EXIT = 3
+VMM_REQUEST_USER = 0x10000
 VMM_IO_READ = 0
 VMM_IO_WRITE = 1
+# loader.h
+VMM_IMAGE_AUTO = 0
+VMM_IMAGE_BZIMAGE = 1
+VMM_IMAGE_ELF_PVH = 2
+VMM_IMAGE_MULTIBOOT = 3
+VMM_IMAGE_RAW = 4
+VMM_BOOT_F_BZIMAGE_ENTRY32 = 1 << 0
+VMM_BOOT_F_BZIMAGE_EXTRACT = 1 << 1
+VMM_BOOT_MAX_MODULES = 64
+VMM_COMPRESSION_NONE = 0
+VMM_COMPRESSION_GZIP = 1
+VMM_COMPRESSION_XZ = 2
+VMM_COMPRESSION_ZSTD = 3
+VMM_COMPRESSION_LZ4 = 4
+VMM_COMPRESSION_BZIP2 = 5
+VMM_COMPRESSION_LZMA = 6
+VMM_COMPRESSION_LZO = 7
+VMM_COMPRESSION_UNKNOWN = 0xff
 # memory.h
 VMM_MEM_READONLY = 1 << 0
+# pc.h
+VMM_PC_MMIO_HOLE_START = 0xc0000000
+VMM_PC_HIGH_RAM_START = 0x100000000
+VMM_E820_RAM = 1
+VMM_E820_RESERVED = 2
+VMM_CPUID_EAX = 0
+VMM_CPUID_EBX = 1
+VMM_CPUID_ECX = 2
+VMM_CPUID_EDX = 3
 # vcpu.h (enum vmm_reg)
 REG_NAMES = ("RAX", "RBX", "RCX", "RDX", "RSI", "RDI", "RSP", "RBP",
              "R8", "R9", "R10", "R11", "R12", "R13", "R14", "R15",
@@ -65,7 +107,7 @@ VMM_CPU_MODE_LONG = 3
 VMM_CPU_MODE_F_USER = 1 << 0
 # version.h
 VMM_VERSION_MAJOR = 0
-VMM_VERSION_MINOR = 1
+VMM_VERSION_MINOR = 2
 VMM_VERSION_PATCH = 0
 VMM_VERSION_NUMBER = (VMM_VERSION_MAJOR << 16) | (VMM_VERSION_MINOR << 8) | VMM_VERSION_PATCH
 VMM_FEATURE_READONLY_MEMORY = 1
@@ -73,8 +115,14 @@ VMM_FEATURE_HYPERCALLS = 2
 VMM_FEATURE_VM_RUN = 3
 VMM_FEATURE_KICK = 4
 VMM_FEATURE_LONG_MODE = 5
+VMM_FEATURE_PLATFORM_PC = 6
+VMM_FEATURE_EXTRACT_GZIP = 7
+VMM_FEATURE_EXTRACT_XZ = 8
+VMM_FEATURE_EXTRACT_ZSTD = 9
+VMM_FEATURE_EXTRACT_LZ4 = 10
 # vm.h
 VMM_PLATFORM_NONE = 0
+VMM_PLATFORM_PC = 1
 VMM_MAX_VCPUS = 256
 VMM_HYPERCALL_PORT_DEFAULT = 0x0600
 VMM_KICK_SIGNAL_NONE = -1
@@ -147,6 +195,11 @@ class _exit_system_event(Structure):
                 ("data", c_uint64 * 4)]
 
 
+class _exit_request(Structure):
+    _fields_ = [("kind", c_uint32), ("reserved0", c_uint32),
+                ("value", c_uint64)]
+
+
 class _exit_unknown(Structure):
     _fields_ = [("kvm_reason", c_uint32)]
 
@@ -155,7 +208,7 @@ class _exit_union(Union):
     _fields_ = [("pio", _exit_pio), ("mmio", _exit_mmio),
                 ("internal", _exit_internal), ("fail_entry", _exit_fail_entry),
                 ("system_event", _exit_system_event),
-                ("unknown", _exit_unknown), ("reserved", c_uint64 * 12)]
+                ("request", _exit_request), ("unknown", _exit_unknown), ("reserved", c_uint64 * 12)]
 
 
 class vmm_exit(Structure):
@@ -167,6 +220,65 @@ class vmm_exit(Structure):
 
 class vmm_hypercall(Structure):
     _fields_ = [("nr", c_uint64), ("args", c_uint64 * 6)]
+
+
+# devices/serial.h: vmm_serial_output_fn
+SERIAL_OUTPUT_FN = CFUNCTYPE(None, POINTER(c_uint8), c_size_t, c_void_p)
+
+
+class vmm_serial_config(Structure):
+    _fields_ = [("struct_size", c_uint32), ("flags", c_uint32),
+                ("port", c_uint16), ("reserved0", c_uint16),
+                ("irq", c_uint32), ("out_fd", c_int32), ("in_fd", c_int32),
+                ("out_fn", SERIAL_OUTPUT_FN), ("out_user", c_void_p)]
+
+
+def serial_config_init():
+    """A vmm_serial_config as VMM_SERIAL_CONFIG_INIT makes it."""
+    return vmm_serial_config(
+        struct_size=ctypes.sizeof(vmm_serial_config), port=VMM_SERIAL_COM1_PORT,
+        irq=VMM_SERIAL_COM1_IRQ, out_fd=-1, in_fd=-1)
+
+
+# loader.h
+class vmm_boot_module(Structure):
+    _fields_ = [("data", c_void_p), ("size", c_uint64), ("cmdline", c_char_p)]
+
+
+class vmm_boot_config(Structure):
+    _fields_ = [("struct_size", c_uint32), ("flags", c_uint32),
+                ("format", c_uint32), ("reserved0", c_uint32),
+                ("kernel", c_void_p), ("kernel_size", c_uint64),
+                ("initrd", c_void_p), ("initrd_size", c_uint64),
+                ("cmdline", c_char_p), ("raw_gpa", c_uint64),
+                ("raw_entry", c_uint64), ("raw_cpu_mode", c_uint32),
+                ("reserved1", c_uint32), ("modules", POINTER(vmm_boot_module)),
+                ("num_modules", c_uint32), ("reserved2", c_uint32)]
+
+
+BOOT_INFO_FIELDS = ("format", "entry", "kernel_gpa", "kernel_end", "initrd_gpa",
+                    "initrd_size", "cmdline_gpa", "boot_params_gpa",
+                    "protocol_version", "compression", "extracted_size")
+
+
+class vmm_boot_info(Structure):
+    _fields_ = [("struct_size", c_uint32), ("format", c_uint32),
+                ("entry", c_uint64), ("kernel_gpa", c_uint64),
+                ("kernel_end", c_uint64), ("initrd_gpa", c_uint64),
+                ("initrd_size", c_uint64), ("cmdline_gpa", c_uint64),
+                ("boot_params_gpa", c_uint64), ("protocol_version", c_uint32),
+                ("compression", c_uint32), ("extracted_size", c_uint64)]
+
+
+# pc.h
+class vmm_e820_entry(Structure):
+    _fields_ = [("addr", c_uint64), ("size", c_uint64), ("type", c_uint32),
+                ("reserved0", c_uint32)]
+
+
+class vmm_cpuid_override(Structure):
+    _fields_ = [("function", c_uint32), ("index", c_uint32), ("reg", c_uint32),
+                ("clear", c_uint32), ("set", c_uint32)]
 
 
 HYPERCALL_FN = CFUNCTYPE(c_int, c_void_p, POINTER(vmm_hypercall),
@@ -229,8 +341,9 @@ class vmm_vm_stats(Structure):
 # Every struct mirror, by C name (for the layout test).
 STRUCTS = {cls.__name__: cls for cls in (
     vmm_io, vmm_device_ops, vmm_device_stats, vmm_exit, vmm_hypercall,
-    vmm_regs, vmm_segment, vmm_dtable, vmm_sregs, vmm_cpu_mode_config,
-    vmm_cpuid_entry, vmm_vm_config, vmm_vm_stats)}
+    vmm_serial_config, vmm_boot_module, vmm_boot_config, vmm_boot_info, vmm_e820_entry,
+    vmm_cpuid_override, vmm_regs, vmm_segment, vmm_dtable, vmm_sregs,
+    vmm_cpu_mode_config, vmm_cpuid_entry, vmm_vm_config, vmm_vm_stats)}
 
 # --------------------------------------------------------------- functions
 _vm = c_void_p      # vmm_vm *
@@ -250,6 +363,14 @@ FUNCTIONS = {
     "vmm_device_name": (c_char_p, [_dev]),
     "vmm_device_vm": (c_void_p, [_dev]),
     "vmm_device_get_stats": (c_int, [_dev, POINTER(vmm_device_stats)]),
+    "vmm_device_set_irq": (c_int, [_dev, c_uint32, c_int]),
+    # devices/legacy.h
+    "vmm_i8042_attach": (c_int, [_vm, _out]),
+    "vmm_rtc_attach": (c_int, [_vm, _out]),
+    "vmm_debug_exit_attach": (c_int, [_vm, c_uint16, _out]),
+    # devices/serial.h
+    "vmm_serial_attach": (c_int, [_vm, POINTER(vmm_serial_config), _out]),
+    "vmm_serial_input": (c_int, [_dev, c_void_p, c_size_t]),
     # error.h
     "vmm_strerror": (c_char_p, [c_int]),
     "vmm_last_error": (c_char_p, []),
@@ -259,6 +380,10 @@ FUNCTIONS = {
     # hypercall.h
     "vmm_hypercall_register": (c_int, [_vm, c_uint64, HYPERCALL_FN, c_void_p]),
     "vmm_hypercall_unregister": (c_int, [_vm, c_uint64]),
+    # loader.h
+    "vmm_boot_load": (c_int, [_vm, POINTER(vmm_boot_config), POINTER(vmm_boot_info)]),
+    "vmm_boot_load_files": (c_int, [_vm, c_char_p, c_char_p, c_char_p, c_uint32,
+                                    POINTER(vmm_boot_info)]),
     # memory.h
     "vmm_memory_add_ram": (c_int, [_vm, c_uint64, c_uint64, c_uint32, _out]),
     "vmm_memory_add_host": (c_int, [_vm, c_uint64, c_void_p, c_uint64, c_uint32]),
@@ -268,6 +393,10 @@ FUNCTIONS = {
     "vmm_memory_read": (c_int, [_vm, c_uint64, c_void_p, c_size_t]),
     "vmm_memory_write": (c_int, [_vm, c_uint64, c_void_p, c_size_t]),
     "vmm_memory_translate": (c_int, [_vm, c_uint64, c_uint64, _out]),
+    # pc.h
+    "vmm_pc_add_ram": (c_int, [_vm, c_uint64]),
+    "vmm_pc_e820": (c_int, [_vm, POINTER(vmm_e820_entry), POINTER(c_uint32)]),
+    "vmm_vm_set_cpuid_policy": (c_int, [_vm, POINTER(vmm_cpuid_override), c_uint32]),
     # vcpu.h
     "vmm_vcpu_get_regs": (c_int, [_vcpu, POINTER(vmm_regs)]),
     "vmm_vcpu_set_regs": (c_int, [_vcpu, POINTER(vmm_regs)]),
@@ -282,6 +411,7 @@ FUNCTIONS = {
     "vmm_vcpu_get_cpuid": (c_int, [_vcpu, POINTER(vmm_cpuid_entry), POINTER(c_uint32)]),
     "vmm_vcpu_set_cpuid": (c_int, [_vcpu, POINTER(vmm_cpuid_entry), c_uint32]),
     "vmm_vcpu_run": (c_int, [_vcpu, POINTER(vmm_exit)]),
+    "vmm_vcpu_request_exit": (c_int, [_vcpu, c_uint32, c_uint64]),
     "vmm_vcpu_kick": (c_int, [_vcpu]),
     # version.h
     "vmm_version": (c_uint32, []),

@@ -66,6 +66,20 @@ constants! {
     VMM_SPACE_MMIO: u32 = 1;
     /// Callbacks of one device may run concurrently on several vCPUs.
     VMM_DEVICE_F_CONCURRENT: u32 = 1 << 0;
+    // devices/legacy.h
+    /// QEMU's isa-debug-exit port, the usual one for vmm_debug_exit_attach().
+    VMM_DEBUG_EXIT_PORT: u16 = 0xf4;
+    // devices/serial.h
+    VMM_SERIAL_COM1_PORT: u16 = 0x3f8;
+    VMM_SERIAL_COM2_PORT: u16 = 0x2f8;
+    VMM_SERIAL_COM3_PORT: u16 = 0x3e8;
+    VMM_SERIAL_COM4_PORT: u16 = 0x2e8;
+    /// IRQ of COM1 (and COM3).
+    VMM_SERIAL_COM1_IRQ: u32 = 4;
+    /// IRQ of COM2 (and COM4).
+    VMM_SERIAL_COM2_IRQ: u32 = 3;
+    /// `vmm_serial_config::irq` of a UART without an interrupt line.
+    VMM_SERIAL_NO_IRQ: u32 = 0xffff_ffff;
     // error.h: enum vmm_log_level
     VMM_LOG_ERROR: c_int = 0;
     VMM_LOG_WARN: c_int = 1;
@@ -84,10 +98,49 @@ constants! {
     VMM_EXIT_DEVICE_ERROR: u32 = 9;
     VMM_EXIT_SYSTEM_EVENT: u32 = 10;
     VMM_EXIT_UNKNOWN: u32 = 11;
+    VMM_EXIT_REQUEST: u32 = 12;
+    // exit.h: enum vmm_request_kind
+    VMM_REQUEST_RESET: u32 = 1;
+    VMM_REQUEST_POWEROFF: u32 = 2;
+    VMM_REQUEST_DEBUG_EXIT: u32 = 3;
+    /// First request kind free for applications' own devices.
+    VMM_REQUEST_USER: u32 = 0x10000;
     VMM_IO_READ: u8 = 0;
     VMM_IO_WRITE: u8 = 1;
+    // loader.h: enum vmm_image_format
+    VMM_IMAGE_AUTO: u32 = 0;
+    VMM_IMAGE_BZIMAGE: u32 = 1;
+    VMM_IMAGE_ELF_PVH: u32 = 2;
+    VMM_IMAGE_MULTIBOOT: u32 = 3;
+    VMM_IMAGE_RAW: u32 = 4;
+    // loader.h: VMM_BOOT_F_*
+    VMM_BOOT_F_BZIMAGE_ENTRY32: u32 = 1 << 0;
+    VMM_BOOT_F_BZIMAGE_EXTRACT: u32 = 1 << 1;
+    /// Most entries in `vmm_boot_config::modules`.
+    VMM_BOOT_MAX_MODULES: u32 = 64;
+    // loader.h: enum vmm_compression
+    VMM_COMPRESSION_NONE: u32 = 0;
+    VMM_COMPRESSION_GZIP: u32 = 1;
+    VMM_COMPRESSION_XZ: u32 = 2;
+    VMM_COMPRESSION_ZSTD: u32 = 3;
+    VMM_COMPRESSION_LZ4: u32 = 4;
+    VMM_COMPRESSION_BZIP2: u32 = 5;
+    VMM_COMPRESSION_LZMA: u32 = 6;
+    VMM_COMPRESSION_LZO: u32 = 7;
+    VMM_COMPRESSION_UNKNOWN: u32 = 0xff;
     // memory.h
     VMM_MEM_READONLY: u32 = 1 << 0;
+    // pc.h
+    VMM_PC_MMIO_HOLE_START: u64 = 0xc000_0000;
+    VMM_PC_HIGH_RAM_START: u64 = 0x1_0000_0000;
+    // pc.h: enum vmm_e820_type
+    VMM_E820_RAM: u32 = 1;
+    VMM_E820_RESERVED: u32 = 2;
+    // pc.h: enum vmm_cpuid_reg
+    VMM_CPUID_EAX: u32 = 0;
+    VMM_CPUID_EBX: u32 = 1;
+    VMM_CPUID_ECX: u32 = 2;
+    VMM_CPUID_EDX: u32 = 3;
     // vcpu.h: enum vmm_reg
     VMM_REG_RAX: u32 = 0;
     VMM_REG_RBX: u32 = 1;
@@ -121,7 +174,7 @@ constants! {
     VMM_CPU_MODE_F_USER: u32 = 1 << 0;
     // version.h
     VMM_VERSION_MAJOR: u32 = 0;
-    VMM_VERSION_MINOR: u32 = 1;
+    VMM_VERSION_MINOR: u32 = 2;
     VMM_VERSION_PATCH: u32 = 0;
     VMM_VERSION_NUMBER: u32 = (VMM_VERSION_MAJOR << 16) | (VMM_VERSION_MINOR << 8) | VMM_VERSION_PATCH;
     VMM_FEATURE_READONLY_MEMORY: u32 = 1;
@@ -129,8 +182,14 @@ constants! {
     VMM_FEATURE_VM_RUN: u32 = 3;
     VMM_FEATURE_KICK: u32 = 4;
     VMM_FEATURE_LONG_MODE: u32 = 5;
+    VMM_FEATURE_PLATFORM_PC: u32 = 6;
+    VMM_FEATURE_EXTRACT_GZIP: u32 = 7;
+    VMM_FEATURE_EXTRACT_XZ: u32 = 8;
+    VMM_FEATURE_EXTRACT_ZSTD: u32 = 9;
+    VMM_FEATURE_EXTRACT_LZ4: u32 = 10;
     // vm.h
     VMM_PLATFORM_NONE: u32 = 0;
+    VMM_PLATFORM_PC: u32 = 1;
     VMM_MAX_VCPUS: u32 = 256;
     VMM_HYPERCALL_PORT_DEFAULT: u16 = 0x0600;
     VMM_KICK_SIGNAL_NONE: i32 = -1;
@@ -221,6 +280,41 @@ pub struct vmm_device_stats {
     pub unhandled: u64,
 }
 
+// ---------------------------------------------------------------- devices/serial.h
+
+/// `vmm_serial_output_fn`: receives bytes the guest transmitted.
+pub type vmm_serial_output_fn = Option<unsafe extern "C" fn(data: *const u8, len: usize, user: *mut c_void)>;
+
+/// `struct vmm_serial_config`: input of vmm_serial_attach().
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct vmm_serial_config {
+    pub struct_size: u32,
+    pub flags: u32,
+    pub port: u16,
+    pub reserved0: u16,
+    pub irq: u32,
+    pub out_fd: i32,
+    pub in_fd: i32,
+    pub out_fn: vmm_serial_output_fn,
+    pub out_user: *mut c_void,
+}
+
+impl vmm_serial_config {
+    /// `VMM_SERIAL_CONFIG_INIT`: COM1, IRQ 4, no output, no input.
+    pub const INIT: Self = Self {
+        struct_size: core::mem::size_of::<Self>() as u32,
+        flags: 0,
+        port: VMM_SERIAL_COM1_PORT,
+        reserved0: 0,
+        irq: VMM_SERIAL_COM1_IRQ,
+        out_fd: -1,
+        in_fd: -1,
+        out_fn: None,
+        out_user: core::ptr::null_mut(),
+    };
+}
+
 // ---------------------------------------------------------------- error.h
 
 /// `vmm_log_fn`: receives library log messages.
@@ -276,6 +370,15 @@ pub struct vmm_exit_system_event {
     pub data: [u64; 4],
 }
 
+/// `struct vmm_exit_request`: why a device ended the run.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default)]
+pub struct vmm_exit_request {
+    pub kind: u32,
+    pub reserved0: u32,
+    pub value: u64,
+}
+
 /// `struct vmm_exit_unknown`.
 #[repr(C)]
 #[derive(Debug, Clone, Copy, Default)]
@@ -293,6 +396,7 @@ pub union vmm_exit_union {
     pub internal: vmm_exit_internal,
     pub fail_entry: vmm_exit_fail_entry,
     pub system_event: vmm_exit_system_event,
+    pub request: vmm_exit_request,
     pub unknown: vmm_exit_unknown,
     pub reserved: [u64; 12],
 }
@@ -328,6 +432,7 @@ impl fmt::Debug for vmm_exit {
                 VMM_EXIT_INTERNAL_ERROR => d.field("internal", &self.u.internal),
                 VMM_EXIT_FAIL_ENTRY => d.field("fail_entry", &self.u.fail_entry),
                 VMM_EXIT_SYSTEM_EVENT => d.field("system_event", &self.u.system_event),
+                VMM_EXIT_REQUEST => d.field("request", &self.u.request),
                 VMM_EXIT_UNKNOWN => d.field("unknown", &self.u.unknown),
                 _ => &mut d,
             };
@@ -355,6 +460,122 @@ pub type vmm_hypercall_fn = Option<
         user: *mut c_void,
     ) -> c_int,
 >;
+
+// ---------------------------------------------------------------- loader.h
+
+/// `struct vmm_boot_module`: a module after the initrd.
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct vmm_boot_module {
+    pub data: *const c_void,
+    pub size: u64,
+    pub cmdline: *const c_char,
+}
+
+/// `struct vmm_boot_config`: input of vmm_boot_load().
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct vmm_boot_config {
+    pub struct_size: u32,
+    pub flags: u32,
+    pub format: u32,
+    pub reserved0: u32,
+    pub kernel: *const c_void,
+    pub kernel_size: u64,
+    pub initrd: *const c_void,
+    pub initrd_size: u64,
+    pub cmdline: *const c_char,
+    pub raw_gpa: u64,
+    pub raw_entry: u64,
+    pub raw_cpu_mode: u32,
+    pub reserved1: u32,
+    pub modules: *const vmm_boot_module,
+    pub num_modules: u32,
+    pub reserved2: u32,
+}
+
+impl vmm_boot_config {
+    /// `VMM_BOOT_CONFIG_INIT` (format AUTO, no images).
+    pub const INIT: Self = Self {
+        struct_size: core::mem::size_of::<Self>() as u32,
+        flags: 0,
+        format: VMM_IMAGE_AUTO,
+        reserved0: 0,
+        kernel: core::ptr::null(),
+        kernel_size: 0,
+        initrd: core::ptr::null(),
+        initrd_size: 0,
+        cmdline: core::ptr::null(),
+        raw_gpa: 0,
+        raw_entry: 0,
+        raw_cpu_mode: 0,
+        reserved1: 0,
+        modules: core::ptr::null(),
+        num_modules: 0,
+        reserved2: 0,
+    };
+}
+
+/// `struct vmm_boot_info`: what vmm_boot_load() did.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct vmm_boot_info {
+    pub struct_size: u32,
+    pub format: u32,
+    pub entry: u64,
+    pub kernel_gpa: u64,
+    pub kernel_end: u64,
+    pub initrd_gpa: u64,
+    pub initrd_size: u64,
+    pub cmdline_gpa: u64,
+    pub boot_params_gpa: u64,
+    pub protocol_version: u32,
+    pub compression: u32,
+    pub extracted_size: u64,
+}
+
+impl Default for vmm_boot_info {
+    /// Zeroed, with `struct_size` set as the library requires.
+    fn default() -> Self {
+        Self {
+            struct_size: core::mem::size_of::<Self>() as u32,
+            format: 0,
+            entry: 0,
+            kernel_gpa: 0,
+            kernel_end: 0,
+            initrd_gpa: 0,
+            initrd_size: 0,
+            cmdline_gpa: 0,
+            boot_params_gpa: 0,
+            protocol_version: 0,
+            compression: 0,
+            extracted_size: 0,
+        }
+    }
+}
+
+// ---------------------------------------------------------------- pc.h
+
+/// `struct vmm_e820_entry`: one entry of the guest's memory map.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub struct vmm_e820_entry {
+    pub addr: u64,
+    pub size: u64,
+    pub type_: u32,
+    pub reserved0: u32,
+}
+
+/// `struct vmm_cpuid_override`: clear, then set, bits of one CPUID register.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub struct vmm_cpuid_override {
+    pub function: u32,
+    pub index: u32,
+    pub reg: u32,
+    pub clear: u32,
+    pub set: u32,
+}
 
 // ---------------------------------------------------------------- vcpu.h
 
@@ -555,6 +776,14 @@ functions! {
     pub fn vmm_device_name(dev: *const vmm_device) -> *const c_char;
     pub fn vmm_device_vm(dev: *const vmm_device) -> *mut vmm_vm;
     pub fn vmm_device_get_stats(dev: *const vmm_device, stats: *mut vmm_device_stats) -> c_int;
+    pub fn vmm_device_set_irq(dev: *mut vmm_device, gsi: u32, level: c_int) -> c_int;
+    // devices/legacy.h
+    pub fn vmm_i8042_attach(vm: *mut vmm_vm, out: *mut *mut vmm_device) -> c_int;
+    pub fn vmm_rtc_attach(vm: *mut vmm_vm, out: *mut *mut vmm_device) -> c_int;
+    pub fn vmm_debug_exit_attach(vm: *mut vmm_vm, port: u16, out: *mut *mut vmm_device) -> c_int;
+    // devices/serial.h
+    pub fn vmm_serial_attach(vm: *mut vmm_vm, cfg: *const vmm_serial_config, out: *mut *mut vmm_device) -> c_int;
+    pub fn vmm_serial_input(dev: *mut vmm_device, data: *const c_void, len: usize) -> c_int;
     // error.h
     pub fn vmm_strerror(err: c_int) -> *const c_char;
     pub fn vmm_last_error() -> *const c_char;
@@ -564,6 +793,9 @@ functions! {
     // hypercall.h
     pub fn vmm_hypercall_register(vm: *mut vmm_vm, nr: u64, f: vmm_hypercall_fn, user: *mut c_void) -> c_int;
     pub fn vmm_hypercall_unregister(vm: *mut vmm_vm, nr: u64) -> c_int;
+    // loader.h
+    pub fn vmm_boot_load(vm: *mut vmm_vm, cfg: *const vmm_boot_config, info: *mut vmm_boot_info) -> c_int;
+    pub fn vmm_boot_load_files(vm: *mut vmm_vm, kernel_path: *const c_char, initrd_path: *const c_char, cmdline: *const c_char, flags: u32, info: *mut vmm_boot_info) -> c_int;
     // memory.h
     pub fn vmm_memory_add_ram(vm: *mut vmm_vm, gpa: u64, size: u64, flags: u32, hva_out: *mut *mut c_void) -> c_int;
     pub fn vmm_memory_add_host(vm: *mut vmm_vm, gpa: u64, hva: *mut c_void, size: u64, flags: u32) -> c_int;
@@ -572,6 +804,10 @@ functions! {
     pub fn vmm_memory_read(vm: *mut vmm_vm, gpa: u64, buf: *mut c_void, len: usize) -> c_int;
     pub fn vmm_memory_write(vm: *mut vmm_vm, gpa: u64, buf: *const c_void, len: usize) -> c_int;
     pub fn vmm_memory_translate(vm: *mut vmm_vm, gpa: u64, len: u64, hva_out: *mut *mut c_void) -> c_int;
+    // pc.h
+    pub fn vmm_pc_add_ram(vm: *mut vmm_vm, size: u64) -> c_int;
+    pub fn vmm_pc_e820(vm: *mut vmm_vm, entries: *mut vmm_e820_entry, count: *mut u32) -> c_int;
+    pub fn vmm_vm_set_cpuid_policy(vm: *mut vmm_vm, overrides: *const vmm_cpuid_override, count: u32) -> c_int;
     // vcpu.h
     pub fn vmm_vcpu_get_regs(vcpu: *mut vmm_vcpu, regs: *mut vmm_regs) -> c_int;
     pub fn vmm_vcpu_set_regs(vcpu: *mut vmm_vcpu, regs: *const vmm_regs) -> c_int;
@@ -586,6 +822,7 @@ functions! {
     pub fn vmm_vcpu_get_cpuid(vcpu: *mut vmm_vcpu, entries: *mut vmm_cpuid_entry, count: *mut u32) -> c_int;
     pub fn vmm_vcpu_set_cpuid(vcpu: *mut vmm_vcpu, entries: *const vmm_cpuid_entry, count: u32) -> c_int;
     pub fn vmm_vcpu_run(vcpu: *mut vmm_vcpu, exit: *mut vmm_exit) -> c_int;
+    pub fn vmm_vcpu_request_exit(vcpu: *mut vmm_vcpu, kind: u32, value: u64) -> c_int;
     pub fn vmm_vcpu_kick(vcpu: *mut vmm_vcpu) -> c_int;
     // version.h
     pub fn vmm_version() -> u32;

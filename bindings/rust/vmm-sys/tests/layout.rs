@@ -69,12 +69,27 @@ fn rust_fields() -> BTreeMap<String, (usize, usize)> {
     union_fields!(internal: vmm_exit_internal { suberror, ndata, data });
     union_fields!(fail_entry: vmm_exit_fail_entry { hardware_reason, cpu });
     union_fields!(system_event: vmm_exit_system_event { type_ as "type", ndata, data });
+    union_fields!(request: vmm_exit_request { kind, reserved0, value });
     union_fields!(unknown: vmm_exit_unknown { kvm_reason });
     m.insert(
         "vmm_exit.reserved".into(),
         (std::mem::offset_of!(vmm_exit, u) + std::mem::offset_of!(vmm_exit_union, reserved), size_of::<[u64; 12]>()),
     );
+    fields!(vmm_serial_config {
+        struct_size, flags, port, reserved0, irq, out_fd, in_fd, out_fn, out_user
+    });
     fields!(vmm_hypercall { nr, args });
+    fields!(vmm_boot_config {
+        struct_size, flags, format, reserved0, kernel, kernel_size, initrd, initrd_size, cmdline,
+        raw_gpa, raw_entry, raw_cpu_mode, reserved1, modules, num_modules, reserved2
+    });
+    fields!(vmm_boot_module { data, size, cmdline });
+    fields!(vmm_boot_info {
+        struct_size, format, entry, kernel_gpa, kernel_end, initrd_gpa, initrd_size, cmdline_gpa,
+        boot_params_gpa, protocol_version, compression, extracted_size
+    });
+    fields!(vmm_e820_entry { addr, size, type_ as "type", reserved0 });
+    fields!(vmm_cpuid_override { function, index, reg, clear, set });
     fields!(vmm_regs {
         rax, rbx, rcx, rdx, rsi, rdi, rsp, rbp, r8, r9, r10, r11, r12, r13, r14, r15, rip, rflags
     });
@@ -103,8 +118,9 @@ fn rust_structs() -> BTreeMap<&'static str, usize> {
     }
     structs!(
         vmm_io, vmm_device_ops, vmm_device_stats, vmm_exit, vmm_exit_pio, vmm_exit_mmio,
-        vmm_exit_internal, vmm_exit_fail_entry, vmm_exit_system_event, vmm_exit_unknown,
-        vmm_hypercall, vmm_regs, vmm_segment, vmm_dtable, vmm_sregs, vmm_cpu_mode_config,
+        vmm_exit_internal, vmm_exit_fail_entry, vmm_exit_system_event, vmm_exit_request,
+        vmm_exit_unknown, vmm_serial_config, vmm_hypercall, vmm_boot_module, vmm_boot_config, vmm_boot_info,
+        vmm_e820_entry, vmm_cpuid_override, vmm_regs, vmm_segment, vmm_dtable, vmm_sregs, vmm_cpu_mode_config,
         vmm_cpuid_entry, vmm_vm_config, vmm_vm_stats
     );
     m

@@ -30,8 +30,56 @@ pub enum Exit<'a> {
     SystemEvent { kind: u32, data: Vec<u64> },
     /// A KVM exit libvmm does not know.
     Unknown { kvm_reason: u32 },
+    /// A device ended the run with a reason (`vmm_vcpu_request_exit`): the
+    /// i8042 reset line, a debug-exit port, an application's device.
+    Request {
+        /// What the device asked for.
+        kind: RequestKind,
+        /// Passed through from the device (for a debug exit: the value written).
+        value: u64,
+    },
     /// A `vmm_exit_reason` this crate does not know (a newer library).
     Other(u32),
+}
+
+/// What a device asked for when it ended a run (`enum vmm_request_kind`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RequestKind {
+    /// The guest asked for a reset (i8042 command 0xFE).
+    Reset,
+    /// The guest asked to power off.
+    PowerOff,
+    /// A test payload ended the VM through a debug-exit port; the value is
+    /// what it wrote.
+    DebugExit,
+    /// An application's own kind: `VMM_REQUEST_USER + n`.
+    User(u32),
+    /// A kind below `VMM_REQUEST_USER` that this crate does not know.
+    Other(u32),
+}
+
+impl RequestKind {
+    /// The kind from its C value.
+    pub fn from_raw(kind: u32) -> Self {
+        match kind {
+            sys::VMM_REQUEST_RESET => RequestKind::Reset,
+            sys::VMM_REQUEST_POWEROFF => RequestKind::PowerOff,
+            sys::VMM_REQUEST_DEBUG_EXIT => RequestKind::DebugExit,
+            k if k >= sys::VMM_REQUEST_USER => RequestKind::User(k - sys::VMM_REQUEST_USER),
+            k => RequestKind::Other(k),
+        }
+    }
+
+    /// The C value, or `None` for a `User(n)` past `u32::MAX`.
+    pub fn to_raw(self) -> Option<u32> {
+        match self {
+            RequestKind::Reset => Some(sys::VMM_REQUEST_RESET),
+            RequestKind::PowerOff => Some(sys::VMM_REQUEST_POWEROFF),
+            RequestKind::DebugExit => Some(sys::VMM_REQUEST_DEBUG_EXIT),
+            RequestKind::User(n) => sys::VMM_REQUEST_USER.checked_add(n),
+            RequestKind::Other(k) => Some(k),
+        }
+    }
 }
 
 /// An unhandled port access. For a read (`!is_write`), put the value the
@@ -132,6 +180,10 @@ impl<'a> Exit<'a> {
                 Exit::SystemEvent { kind: s.type_, data: s.data[..(s.ndata as usize).min(4)].to_vec() }
             }
             sys::VMM_EXIT_UNKNOWN => Exit::Unknown { kvm_reason: raw.u.unknown.kvm_reason },
+            sys::VMM_EXIT_REQUEST => {
+                let r = raw.u.request;
+                Exit::Request { kind: RequestKind::from_raw(r.kind), value: r.value }
+            }
             other => Exit::Other(other),
         } }
     }
@@ -149,6 +201,7 @@ impl<'a> Exit<'a> {
             Exit::FailEntry { .. } => sys::VMM_EXIT_FAIL_ENTRY,
             Exit::SystemEvent { .. } => sys::VMM_EXIT_SYSTEM_EVENT,
             Exit::Unknown { .. } => sys::VMM_EXIT_UNKNOWN,
+            Exit::Request { .. } => sys::VMM_EXIT_REQUEST,
             Exit::Other(r) => *r,
         };
         // SAFETY: static string, never NULL.

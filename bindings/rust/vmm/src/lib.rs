@@ -36,31 +36,55 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 #![allow(clippy::missing_safety_doc)]
 
+mod builtin;
 mod device;
 mod error;
 mod exit;
+mod irq;
+mod link;
+mod loader;
 mod log;
+mod pc;
 mod vcpu;
 mod vm;
 
 pub use vmm_sys as sys;
 
+pub use builtin::{Serial, SerialConfig, COM1_PORT, COM2_PORT, COM3_PORT, COM4_PORT, DEBUG_EXIT_PORT};
 pub use device::{ConcurrentDevice, Device, DeviceHandle, DeviceId, DeviceStats, FnDevice, Handled, Io, Space};
 pub use error::{errno, strerror, Error, Result};
-pub use exit::{Exit, MmioExit, PioExit, VmExit};
+pub use exit::{Exit, MmioExit, PioExit, RequestKind, VmExit};
+pub use irq::IrqLine;
+pub use loader::{BootConfig, BootFlags, BootInfo, Compression, ImageFormat};
 pub use log::{clear_log_callback, set_log_callback, LogLevel};
 pub use vcpu::{cpu_mode_tables_size, CpuMode, CpuModeConfig, CpuidEntry, DTable, Kicker, Reg, Regs, Segment, Sregs, Vcpu};
-pub use vm::{Hypercall, KickSignal, StopHandle, Vm, VmConfig, VmStats};
+pub use pc::{CpuidOverride, CpuidReg, E820Entry, E820Type, PC_HIGH_RAM_START, PC_MMIO_HOLE_START};
+pub use vm::{Hypercall, KickSignal, Platform, StopHandle, Vm, VmConfig, VmStats};
 
 /// An optional capability ([`has_feature`], `enum vmm_feature`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[repr(u32)]
 pub enum Feature {
+    /// Read-only memory regions (KVM_CAP_READONLY_MEM).
     ReadonlyMemory = sys::VMM_FEATURE_READONLY_MEMORY,
+    /// The port-I/O hypercall doorbell.
     Hypercalls = sys::VMM_FEATURE_HYPERCALLS,
+    /// [`Vm::run`] on library threads.
     VmRun = sys::VMM_FEATURE_VM_RUN,
+    /// Kicking a vCPU inside the guest (KVM_CAP_IMMEDIATE_EXIT).
     Kick = sys::VMM_FEATURE_KICK,
+    /// Long mode in [`Vcpu::set_cpu_mode`].
     LongMode = sys::VMM_FEATURE_LONG_MODE,
+    /// [`Platform::Pc`]: in-kernel irqchip and PIT.
+    PlatformPc = sys::VMM_FEATURE_PLATFORM_PC,
+    /// [`BootFlags::BZIMAGE_EXTRACT`] handles gzip payloads.
+    ExtractGzip = sys::VMM_FEATURE_EXTRACT_GZIP,
+    /// ... xz payloads.
+    ExtractXz = sys::VMM_FEATURE_EXTRACT_XZ,
+    /// ... zstd payloads.
+    ExtractZstd = sys::VMM_FEATURE_EXTRACT_ZSTD,
+    /// ... LZ4 payloads.
+    ExtractLz4 = sys::VMM_FEATURE_EXTRACT_LZ4,
 }
 
 /// Whether the loaded library, on this host's KVM, provides `feature`.
@@ -109,5 +133,10 @@ mod static_checks {
         sync::<StopHandle>();
         send::<Error>();
         sync::<Error>();
+        send::<Serial>();
+        sync::<Serial>();
+        send::<IrqLine>();
+        sync::<IrqLine>();
+        send::<SerialConfig>();
     }
 }

@@ -7,7 +7,7 @@ use std::ptr::NonNull;
 use vmm_sys as sys;
 
 use crate::error::{check, Error, Result};
-use crate::exit::Exit;
+use crate::exit::{Exit, RequestKind};
 use crate::vm::Vm;
 
 /// General-purpose registers, RIP and RFLAGS (`struct vmm_regs`).
@@ -277,9 +277,28 @@ impl<'vm> Vcpu<'vm> {
                 _ => err,
             });
         }
+        // A callback that cannot name its vCPU (a serial output closure)
+        // failed and stopped the VM: this run is the one that reports it.
+        if exit.reason == sys::VMM_EXIT_STOPPED {
+            if let Some(cb) = vm.failures().take_unattributed() {
+                return Err(cb);
+            }
+        }
         // SAFETY: filled by a successful run; the data lives in the run
         // page, which only this vCPU's next run (needing &mut self) changes.
         Ok(unsafe { Exit::from_raw(&exit) })
+    }
+
+    /// Ends this vCPU's run with [`Exit::Request`] once the current access
+    /// has been handled (`vmm_vcpu_request_exit`): how a device stops the
+    /// guest with a reason. Call it from a callback running on this vCPU,
+    /// or while it does not run (its next run then returns at once). A
+    /// later request before the run returns replaces an earlier one.
+    pub fn request_exit(&self, kind: RequestKind, value: u64) -> Result<()> {
+        let raw = kind
+            .to_raw()
+            .ok_or_else(|| Error::new(crate::errno::EINVAL, format!("request kind {kind:?} does not fit 32 bits")))?;
+        check(unsafe { sys::vmm_vcpu_request_exit(self.raw.as_ptr(), raw, value) }).map(drop)
     }
 
     /// A handle that can kick this vCPU from any thread while it runs.

@@ -1,5 +1,6 @@
 //! `Vm`: the owning handle of a libvmm VM, with memory, devices,
 //! hypercalls and the all-vCPU run loop.
+use std::any::Any;
 use std::collections::HashMap;
 use std::ffi::{c_int, c_void, CString};
 use std::os::fd::{AsFd, AsRawFd};
@@ -13,6 +14,7 @@ use vmm_sys as sys;
 use crate::device::{self, Concurrent, ConcurrentDevice, Device, DeviceHandle, DeviceId, DeviceStats, DeviceUser, FnDevice, Handled, Io, Space};
 use crate::error::{check, errno, Error, Result};
 use crate::exit::{Exit, VmExit};
+use crate::link::DeviceLink;
 use crate::vcpu::Vcpu;
 
 /// Per-VM exit counters (`struct vmm_vm_stats`); index `exits` with
@@ -32,6 +34,21 @@ pub enum KickSignal {
     None,
     /// This signal number.
     Signal(i32),
+}
+
+/// Which built-in machine a VM starts as (`enum vmm_platform`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[repr(u32)]
+pub enum Platform {
+    /// Nothing but what the caller maps and attaches: no irqchip, no
+    /// devices. The cheapest VM to create.
+    #[default]
+    None = sys::VMM_PLATFORM_NONE,
+    /// A PC: in-kernel irqchip (PIC, IOAPIC, LAPICs) and PIT, PC CPUID and
+    /// MSRs, vCPU 0 as bootstrap processor. Add RAM with
+    /// [`Vm::pc_add_ram`] and devices with [`Vm::attach_serial`] and its
+    /// neighbours.
+    Pc = sys::VMM_PLATFORM_PC,
 }
 
 /// Configuration for [`Vm::with_config`] (`struct vmm_vm_config`).
@@ -54,6 +71,11 @@ impl VmConfig {
     /// Number of vCPUs (1 ..= 256).
     pub fn vcpus(mut self, n: u32) -> Self {
         self.raw.num_vcpus = n;
+        self
+    }
+    /// The platform ([`Platform::None`] unless set).
+    pub fn platform(mut self, platform: Platform) -> Self {
+        self.raw.platform = platform as u32;
         self
     }
     /// Base port of the 4-port hypercall doorbell, or `None` for no hypercalls.
@@ -80,13 +102,38 @@ impl VmConfig {
 /// them, one slot per vCPU index.
 pub(crate) struct Failures {
     slots: Box<[Mutex<Option<Error>>]>,
+    /// A failure no vCPU index can be given for (a built-in serial's output
+    /// closure): reported by the run that returns `Exit::Stopped`.
+    unattributed: Mutex<Option<Error>>,
     /// Filled slots: lets the run loops skip locking when nothing failed.
     pending: std::sync::atomic::AtomicUsize,
 }
 
 impl Failures {
     fn new(n: usize) -> Self {
-        Failures { slots: (0..n).map(|_| Mutex::new(None)).collect(), pending: Default::default() }
+        Failures {
+            slots: (0..n).map(|_| Mutex::new(None)).collect(),
+            unattributed: Mutex::new(None),
+            pending: Default::default(),
+        }
+    }
+    /// Records a failure of a callback that does not know its vCPU.
+    pub(crate) fn record_unattributed(&self, err: Error) {
+        let mut s = self.unattributed.lock().unwrap_or_else(|e| e.into_inner());
+        if s.is_none() {
+            *s = Some(err);
+            self.pending.fetch_add(1, Ordering::AcqRel);
+        }
+    }
+    pub(crate) fn take_unattributed(&self) -> Option<Error> {
+        if self.pending.load(Ordering::Acquire) == 0 {
+            return None;
+        }
+        let e = self.unattributed.lock().unwrap_or_else(|e| e.into_inner()).take();
+        if e.is_some() {
+            self.pending.fetch_sub(1, Ordering::AcqRel);
+        }
+        e
     }
     pub(crate) fn record(&self, index: u32, err: Error) {
         if let Some(slot) = self.slots.get(index as usize) {
@@ -157,6 +204,20 @@ struct HypercallUser {
 
 static NEXT_DEVICE_ID: AtomicU64 = AtomicU64::new(1);
 
+/// What the library may still use of a built-in device until it is
+/// destroyed (an output closure, borrowed fds): dropped after the detach or
+/// after `vmm_vm_destroy`.
+pub(crate) type KeepAlive = Box<dyn Any + Send + Sync>;
+
+/// One attached device.
+struct DeviceEntry {
+    raw: NonNull<sys::vmm_device>,
+    /// Shared with handles usable from other threads (IrqLine, Serial);
+    /// severed before the device goes away.
+    link: Arc<DeviceLink>,
+    _keepalive: Option<KeepAlive>,
+}
+
 /// A virtual machine (`vmm_vm`); dropping it destroys the VM, its devices
 /// and memory.
 ///
@@ -184,10 +245,11 @@ static NEXT_DEVICE_ID: AtomicU64 = AtomicU64::new(1);
 pub struct Vm {
     raw: NonNull<sys::vmm_vm>,
     num_vcpus: u32,
+    platform: u32,
     claims: Box<[AtomicBool]>,
     failures: Arc<Failures>,
     stop: Arc<StopShared>,
-    devices: HashMap<DeviceId, NonNull<sys::vmm_device>>,
+    devices: HashMap<DeviceId, DeviceEntry>,
     hypercalls: HashMap<u64, Box<HypercallUser>>,
 }
 
@@ -218,6 +280,7 @@ impl Vm {
         Ok(Vm {
             raw,
             num_vcpus,
+            platform: cfg.raw.platform,
             claims: (0..num_vcpus).map(|_| AtomicBool::new(false)).collect(),
             failures: Arc::new(Failures::new(num_vcpus as usize)),
             stop: Arc::new(StopShared { vm: Mutex::new(raw.as_ptr() as usize) }),
@@ -233,6 +296,24 @@ impl Vm {
 
     pub(crate) fn failures(&self) -> &Failures {
         &self.failures
+    }
+
+    pub(crate) fn failures_arc(&self) -> Arc<Failures> {
+        self.failures.clone()
+    }
+
+    /// Whether the VM has an in-kernel irqchip (platform PC).
+    pub(crate) fn has_irqchip(&self) -> bool {
+        self.platform == sys::VMM_PLATFORM_PC
+    }
+
+    /// The platform the VM was created as.
+    pub fn platform(&self) -> Platform {
+        if self.platform == sys::VMM_PLATFORM_PC {
+            Platform::Pc
+        } else {
+            Platform::None
+        }
     }
 
     /// Number of vCPUs.
@@ -369,16 +450,33 @@ impl Vm {
         let mut dev = std::ptr::null_mut();
         // On failure libvmm has already called destroy, which freed `user`.
         check(unsafe { sys::vmm_device_attach(self.raw.as_ptr(), &ops, user.cast(), &mut dev) })?;
-        let id = DeviceId(NEXT_DEVICE_ID.fetch_add(1, Ordering::Relaxed));
-        self.devices.insert(id, NonNull::new(dev).expect("vmm_device_attach gave NULL"));
-        Ok(id)
+        Ok(self.register_device(dev, None).0)
     }
 
-    fn device(&self, id: DeviceId) -> Result<*mut sys::vmm_device> {
+    /// Records a device libvmm attached (a callback device, or a built-in
+    /// one with what it must keep alive) under a fresh id.
+    pub(crate) fn register_device(
+        &mut self,
+        dev: *mut sys::vmm_device,
+        keepalive: Option<KeepAlive>,
+    ) -> (DeviceId, Arc<DeviceLink>) {
+        let raw = NonNull::new(dev).expect("libvmm attached a NULL device");
+        let id = DeviceId(NEXT_DEVICE_ID.fetch_add(1, Ordering::Relaxed));
+        let link = Arc::new(DeviceLink::new(raw.as_ptr()));
+        self.devices.insert(id, DeviceEntry { raw, link: link.clone(), _keepalive: keepalive });
+        (id, link)
+    }
+
+    pub(crate) fn device(&self, id: DeviceId) -> Result<*mut sys::vmm_device> {
         self.devices
             .get(&id)
-            .map(|d| d.as_ptr())
+            .map(|d| d.raw.as_ptr())
             .ok_or_else(|| Error::new(errno::ENOENT, format!("no device {:?} on this VM", id)))
+    }
+
+    pub(crate) fn device_link(&self, id: DeviceId) -> Result<Arc<DeviceLink>> {
+        self.device(id)?;
+        Ok(self.devices[&id].link.clone())
     }
 
     /// Claims ports `[port, port+len)` for the device.
@@ -403,7 +501,14 @@ impl Vm {
     /// handle holds it).
     pub fn detach(&mut self, id: DeviceId) -> Result<()> {
         let dev = self.device(id)?;
-        check(unsafe { sys::vmm_device_detach(dev) })?;
+        // Handles on other threads must not reach the device from now on.
+        let entry = &self.devices[&id];
+        entry.link.sever();
+        if let Err(e) = check(unsafe { sys::vmm_device_detach(dev) }) {
+            entry.link.restore(dev);
+            return Err(e);
+        }
+        // The device is destroyed: what it borrowed can go.
         self.devices.remove(&id);
         Ok(())
     }
@@ -471,6 +576,11 @@ impl Vm {
             }
             return Err(err);
         }
+        if exit.reason == sys::VMM_EXIT_STOPPED {
+            if let Some(cb) = self.failures.take_unattributed() {
+                return Err(cb);
+            }
+        }
         // SAFETY: filled by a successful run; data stays valid until the
         // next run, which needs &mut self again.
         Ok(VmExit { vcpu_index: exit.vcpu_index, exit: unsafe { Exit::from_raw(&exit) } })
@@ -499,10 +609,14 @@ impl Drop for Vm {
     fn drop(&mut self) {
         // Stop handles must not reach the VM once destruction starts.
         *self.stop.vm.lock().unwrap_or_else(|e| e.into_inner()) = 0;
+        for d in self.devices.values() {
+            d.link.sever();
+        }
         // SAFETY: no Vcpu borrows self and Vm::run is not in progress (both
         // need a borrow), so no vCPU runs. Device destroy trampolines free
         // the Rust devices; hypercall closures are dropped after, with
-        // self.hypercalls.
+        // self.hypercalls, and what built-in devices borrowed (output
+        // closures, fds) with self.devices.
         unsafe { sys::vmm_vm_destroy(self.raw.as_ptr()) };
     }
 }
