@@ -142,8 +142,9 @@ static int write_all(struct serial *s, const uint8_t *data, size_t len)
 }
 
 /* Hands transmitted bytes to out_fd and out_fn, outside s->lock so that
- * out_fn may call vmm_serial_input() (an echo, say). */
-static void emit(struct serial *s, const uint8_t *data, size_t len)
+ * out_fn may call vmm_serial_input() (an echo, say). Returns out_fn's
+ * result. */
+static int emit(struct serial *s, vmm_vcpu *vcpu, const uint8_t *data, size_t len)
 {
     if (s->out_fd >= 0 && !s->out_failed) {
         int err = write_all(s, data, len);
@@ -155,8 +156,9 @@ static void emit(struct serial *s, const uint8_t *data, size_t len)
                     "further output to it is dropped", s->name, s->out_fd, strerror(err));
         }
     }
-    if (s->out_fn)
-        s->out_fn(data, len, s->out_user);
+    /* A failure (or a bad return value) is worded by the dispatcher, as
+     * for any device callback. */
+    return s->out_fn ? s->out_fn(vcpu, data, len, s->out_user) : 0;
 }
 
 /* Port I/O on [port, port + 8). The UART sits on an 8-bit bus: a 2- or
@@ -165,7 +167,6 @@ static void emit(struct serial *s, const uint8_t *data, size_t len)
 static int serial_pio(vmm_device *dev, vmm_vcpu *vcpu, const struct vmm_io *io, void *user)
 {
     (void)dev;
-    (void)vcpu;
     struct serial *s = user;
     uint8_t *data = io->data;
     uint8_t out[4];
@@ -188,8 +189,10 @@ static int serial_pio(vmm_device *dev, vmm_vcpu *vcpu, const struct vmm_io *io, 
         pthread_cond_broadcast(&s->room);
     int r = update_irq(s);
     pthread_mutex_unlock(&s->lock);
-    if (nout)
-        emit(s, out, nout);
+    if (nout && r == 0)
+        r = emit(s, vcpu, out, nout);
+    else if (nout)
+        emit(s, vcpu, out, nout);
     return r;
 }
 
@@ -421,9 +424,10 @@ VMM_API int vmm_serial_input(vmm_device *dev, const void *data, size_t len)
         s = s->next;
     /* Held until the bytes are queued: the device cannot be destroyed
      * meanwhile (serial_destroy() takes this lock first). */
+    /* Without a match @dev may be freed memory: it is not looked at. */
     int r = s ? (int)serial_feed(s, data, len)
-              : vmm_err(-EINVAL, "%s: device '%s' is not a serial device from "
-                        "vmm_serial_attach()", fn, vmm_device_name(dev));
+              : vmm_err(-EINVAL, "%s: the device is not a live serial device from "
+                        "vmm_serial_attach()", fn);
     pthread_mutex_unlock(&registry_lock);
     return r;
 }

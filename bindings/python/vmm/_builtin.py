@@ -117,8 +117,7 @@ class _BuiltinDevicesMixin:
         taking bytes; or a file object (binary ones get bytes, io.TextIOBase
         ones text decoded as UTF-8; flushed after each write). The callable
         or write() runs on the vCPU thread that wrote the byte; an exception
-        in it stops the VM (vmm_vm_stop()) and the run() that was running
-        re-raises it. @in_fd: an fd or file object the library reads guest
+        in it fails that write, so the vCPU stops, and run() re-raises it. @in_fd: an fd or file object the library reads guest
         input from on its own thread. Fds are borrowed: keep them open while
         the device exists (a file object passed here is kept referenced).
         """
@@ -174,24 +173,23 @@ class _BuiltinDevicesMixin:
         return device
 
     def _serial_trampoline(self, sink, port):
-        """The C output callback: never raises into C (an exception is kept
-        for run() and the VM is stopped so that run() returns to raise it)."""
+        """The C output callback: never raises into C. An exception fails
+        the guest's write (the vCPU stops with its errno, EIO by default)
+        and run() re-raises it, as for a Device callback."""
         where = "serial@%#x output callback" % port
         string_at = ctypes.string_at
+        vcpu_of = self._vcpu_of
         tls = _in_callback
 
-        def tramp(data, length, user):
+        def tramp(vcpu_p, data, length, user):
+            vcpu = None
             tls.vm = self
             try:
+                vcpu = vcpu_of(vcpu_p)
                 sink(string_at(data, length))
+                return 0
             except BaseException as e:  # never unwind through C
-                try:
-                    self._stash(None, e, where)
-                    h = self._handle
-                    if h is not None:
-                        _L.vmm_vm_stop(h)
-                except BaseException:
-                    pass
+                return self._stash(vcpu.index if vcpu else None, e, where)
             finally:
                 tls.vm = None
         return tramp

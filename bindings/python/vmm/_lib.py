@@ -223,7 +223,7 @@ class vmm_hypercall(Structure):
 
 
 # devices/serial.h: vmm_serial_output_fn
-SERIAL_OUTPUT_FN = CFUNCTYPE(None, POINTER(c_uint8), c_size_t, c_void_p)
+SERIAL_OUTPUT_FN = CFUNCTYPE(c_int, c_void_p, POINTER(c_uint8), c_size_t, c_void_p)
 
 
 class vmm_serial_config(Structure):

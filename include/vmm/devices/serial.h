@@ -25,10 +25,15 @@ extern "C" {
 #define VMM_SERIAL_NO_IRQ 0xffffffffu
 
 /**
- * Receives bytes the guest transmitted, on the vCPU thread that wrote THR.
+ * Receives bytes the guest transmitted, on the thread of @p vcpu, the vCPU
+ * that wrote THR (during its register access, like a device callback).
  * @param data Borrowed for the call.
+ * @return 0, or a negative errno: the guest's write then fails as a device
+ *         callback's would (vmm_vcpu_run() ends with VMM_EXIT_DEVICE_ERROR
+ *         and that error); the bytes count as transmitted.
  */
-typedef void (*vmm_serial_output_fn)(const uint8_t *data, size_t len, void *user);
+typedef int (*vmm_serial_output_fn)(vmm_vcpu *vcpu, const uint8_t *data, size_t len,
+                                    void *user);
 
 /** Configuration for vmm_serial_attach(); initialise with VMM_SERIAL_CONFIG_INIT. */
 struct vmm_serial_config {

@@ -67,8 +67,9 @@ static const char *env_or(const char *name, const char *dflt)
     return (v != NULL && v[0] != '\0') ? v : dflt;
 }
 
-static void console_out(const uint8_t *data, size_t len, void *user)
+static int console_out(vmm_vcpu *vcpu, const uint8_t *data, size_t len, void *user)
 {
+    (void)vcpu;
     struct console *c = user;
     pthread_mutex_lock(&c->lock);
     if (c->t_first == 0)
@@ -87,6 +88,7 @@ static void console_out(const uint8_t *data, size_t len, void *user)
     pthread_mutex_unlock(&c->lock);
     if (c->echo)
         (void)!fwrite(data, 1, len, stderr);
+    return 0;
 }
 
 static void *run_thread(void *arg)

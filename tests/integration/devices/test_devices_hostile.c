@@ -146,11 +146,13 @@ static void *feed_main(void *arg)
 }
 
 static size_t sink_bytes;
-static void sink(const uint8_t *data, size_t len, void *user)
+static int sink(vmm_vcpu *vcpu, const uint8_t *data, size_t len, void *user)
 {
+    (void)vcpu;
     (void)data;
     (void)user;
     sink_bytes += len;
+    return 0;
 }
 
 static void test_hammer(void **state)
@@ -264,11 +266,13 @@ static void count_warnings(int level, const char *msg, void *user)
 /* Guest output to a pipe nobody reads any more: no SIGPIPE kills the host,
  * one warning is logged, the callback still gets every byte. */
 static size_t cb_bytes;
-static void count_cb(const uint8_t *data, size_t len, void *user)
+static int count_cb(vmm_vcpu *vcpu, const uint8_t *data, size_t len, void *user)
 {
+    (void)vcpu;
     (void)data;
     (void)user;
     cb_bytes += len;
+    return 0;
 }
 
 static void test_output_reader_gone(void **state)

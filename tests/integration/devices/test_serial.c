@@ -13,15 +13,18 @@ struct capture {
     char buf[65536];
     size_t len;
     int calls;
+    int fail_call; /* if non-zero, that call (1-based) returns -EIO */
 };
 
-static void capture_out(const uint8_t *data, size_t len, void *user)
+static int capture_out(vmm_vcpu *vcpu, const uint8_t *data, size_t len, void *user)
 {
+    assert_non_null(vcpu);
     struct capture *c = user;
     assert_true(c->len + len <= sizeof c->buf);
     memcpy(c->buf + c->len, data, len);
     c->len += len;
     c->calls++;
+    return c->calls == c->fail_call ? -EIO : 0;
 }
 
 /* Everything readable from a non-blocking fd. */
@@ -305,10 +308,41 @@ static void test_in_fd_eof(void **state)
     h_dev_free(rep);
 }
 
+/* An output callback's error fails the guest's THR write like a device
+ * callback's: the run ends with VMM_EXIT_DEVICE_ERROR and that errno, the
+ * byte counts as sent, and the guest continues when run again. */
+static void test_output_callback_error(void **state)
+{
+    (void)state;
+    h_require_kvm();
+    vmm_vm *vm = dev_vm_new(VMM_PLATFORM_NONE, H_RAM_SIZE, "uart_regs", 0);
+    struct h_dev *rep = dev_report_dev(vm, NULL, NULL);
+    static struct capture cap;
+    memset(&cap, 0, sizeof cap);
+    cap.fail_call = 3;
+    attach_serial(vm, -1, -1, &cap);
+    struct vmm_exit e;
+    memset(&e, 0, sizeof e);
+    int rc = vmm_vcpu_run(h_vcpu(vm, 0), &e);
+    assert_int_equal(rc, -EIO);
+    assert_int_equal(e.reason, VMM_EXIT_DEVICE_ERROR);
+    assert_int_equal(e.error, -EIO);
+    assert_non_null(strstr(vmm_last_error(), "serial@0x3f8"));
+    assert_int_equal(cap.calls, 3);
+    assert_memory_equal(cap.buf, hello, 3);
+
+    assert_int_equal(dev_run_to_exit(h_vcpu(vm, 0)), DEV_EXIT_OK);
+    assert_int_equal(cap.len, strlen(hello));
+    assert_memory_equal(cap.buf, hello, strlen(hello));
+    vmm_vm_destroy(vm);
+    h_dev_free(rep);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_registers_and_output),
+        cmocka_unit_test(test_output_callback_error),
         cmocka_unit_test(test_reset),
         cmocka_unit_test(test_receive_input),
         cmocka_unit_test(test_receive_in_fd),

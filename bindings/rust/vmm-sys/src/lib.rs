@@ -283,7 +283,8 @@ pub struct vmm_device_stats {
 // ---------------------------------------------------------------- devices/serial.h
 
 /// `vmm_serial_output_fn`: receives bytes the guest transmitted.
-pub type vmm_serial_output_fn = Option<unsafe extern "C" fn(data: *const u8, len: usize, user: *mut c_void)>;
+pub type vmm_serial_output_fn =
+    Option<unsafe extern "C" fn(vcpu: *mut vmm_vcpu, data: *const u8, len: usize, user: *mut c_void) -> c_int>;
 
 /// `struct vmm_serial_config`: input of vmm_serial_attach().
 #[repr(C)]

@@ -1,18 +1,18 @@
 //! Device models built into libvmm (`devices/serial.h`,
 //! `devices/legacy.h`): the 16550A UART, the i8042 reset controller, the
 //! CMOS RTC and the debug-exit port.
-use std::ffi::c_void;
+use std::ffi::{c_int, c_void};
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 
 use vmm_sys as sys;
 
-use crate::device::DeviceId;
+use crate::device::{finish, DeviceId, Handled};
 use crate::error::{check, Error, Result};
 use crate::irq::IrqLine;
 use crate::link::DeviceLink;
-use crate::vm::{Failures, StopHandle, Vm};
+use crate::vm::{Failures, Vm};
 
 /// Base port of COM1 (8 ports).
 pub const COM1_PORT: u16 = sys::VMM_SERIAL_COM1_PORT;
@@ -76,8 +76,8 @@ impl SerialConfig {
     }
     /// Calls `f` with the bytes the guest transmits, on the vCPU thread
     /// that wrote them (possibly several at once, hence `Sync`). A panic in
-    /// `f` is caught: it stops the VM, and the `run()` that was running
-    /// returns it as an [`Error`] (see [`Error::resume_panic`]).
+    /// `f` is caught: it fails the guest's write, so that vCPU stops, and
+    /// its `run()` returns it as an [`Error`] (see [`Error::resume_panic`]).
     pub fn output(mut self, f: impl Fn(&[u8]) + Send + Sync + 'static) -> Self {
         self.output = Some(Box::new(f));
         self
@@ -155,7 +155,6 @@ impl std::fmt::Debug for Serial {
 struct SerialOutput {
     f: Box<OutputFn>,
     failures: Arc<Failures>,
-    stop: StopHandle,
 }
 
 /// What a serial device borrows from the binding for its lifetime.
@@ -165,7 +164,12 @@ struct SerialKeepAlive {
     _in_fd: Option<OwnedFd>,
 }
 
-unsafe extern "C" fn serial_output_trampoline(data: *const u8, len: usize, user: *mut c_void) {
+unsafe extern "C" fn serial_output_trampoline(
+    vcpu: *mut sys::vmm_vcpu,
+    data: *const u8,
+    len: usize,
+    user: *mut c_void,
+) -> c_int {
     // SAFETY: `user` is the SerialOutput the Vm keeps until the device is
     // destroyed, which cannot overlap a call of this.
     let out = unsafe { &*(user as *const SerialOutput) };
@@ -175,14 +179,10 @@ unsafe extern "C" fn serial_output_trampoline(data: *const u8, len: usize, user:
         // SAFETY: libvmm lends `len` bytes at `data` for the call.
         unsafe { std::slice::from_raw_parts(data, len) }
     };
-    if let Err(payload) = catch_unwind(AssertUnwindSafe(|| (out.f)(bytes))) {
-        // Nothing can be returned to the UART: stop the VM so that the run
-        // in progress returns, and let it report the panic.
-        let _ = catch_unwind(AssertUnwindSafe(|| {
-            out.failures.record_unattributed(Error::from_panic(payload, "serial output callback"));
-            out.stop.stop();
-        }));
-    }
+    // A panic fails the guest's write like a device callback's would: the
+    // vCPU stops with EIO and its run() reports the panic.
+    let result = catch_unwind(AssertUnwindSafe(|| (out.f)(bytes))).map(|()| Ok(Handled::Yes));
+    finish(result, vcpu, &out.failures, || "serial output callback".into())
 }
 
 impl Vm {
@@ -193,7 +193,7 @@ impl Vm {
         raw.irq = cfg.irq.unwrap_or_else(|| self.standard_serial_irq(cfg.port));
         raw.out_fd = cfg.out_fd.as_ref().map_or(-1, |fd| fd.as_raw_fd());
         raw.in_fd = cfg.in_fd.as_ref().map_or(-1, |fd| fd.as_raw_fd());
-        let output = cfg.output.map(|f| Box::new(SerialOutput { f, failures: self.failures_arc(), stop: self.stop_handle() }));
+        let output = cfg.output.map(|f| Box::new(SerialOutput { f, failures: self.failures_arc() }));
         if let Some(out) = &output {
             raw.out_fn = Some(serial_output_trampoline);
             raw.out_user = &**out as *const SerialOutput as *mut c_void;
