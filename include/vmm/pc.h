@@ -3,15 +3,16 @@
  * @brief The PC platform (VMM_PLATFORM_PC): guest RAM layout, the e820 map
  *        the loaders hand to guests, and the CPUID policy.
  *
- * Memory map of a PC VM (what vmm_pc_add_ram() builds and vmm_pc_e820()
- * describes):
+ * Memory map of a PC VM (what vmm_pc_add_ram() builds; vmm_pc_e820()
+ * lists its RAM and the reserved legacy area, and leaves the MMIO hole out,
+ * as firmware does on a PC):
  *
  * | range                          | what                                   |
  * | ------------------------------ | -------------------------------------- |
  * | 0 .. 0x9fc00                   | RAM (loaders put boot data here)       |
  * | 0x9fc00 .. 0x100000            | reserved: EBDA (MP table), VGA, BIOS   |
  * | 0x100000 .. min(RAM, 3 GiB)    | RAM                                    |
- * | 3 GiB .. 4 GiB                 | reserved: MMIO hole, IOAPIC 0xfec00000, LAPIC 0xfee00000, KVM TSS |
+ * | 3 GiB .. 4 GiB                 | not RAM (not listed): MMIO hole, IOAPIC 0xfec00000, LAPIC 0xfee00000, KVM TSS |
  * | 4 GiB .. 4 GiB + rest          | RAM above the hole, if any             |
  */
 #ifndef VMM_PC_H
@@ -60,7 +61,7 @@ struct vmm_e820_entry {
  * @return 0; -E2BIG (capacity too small; *count says how many are needed);
  *         -EINVAL (NULL).
  */
-VMM_API int vmm_pc_e820(vmm_vm *vm, struct vmm_e820_entry *entries, uint32_t *count);
+VMM_API int vmm_pc_e820(const vmm_vm *vm, struct vmm_e820_entry *entries, uint32_t *count);
 
 /**
  * A CPUID policy: for the leaf (function, index), the bits set in @c clear

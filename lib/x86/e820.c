@@ -64,7 +64,7 @@ static void push(struct e820_builder *b, uint64_t addr, uint64_t size, uint32_t 
         b->out[b->n - 1] = b->last;
 }
 
-VMM_API int vmm_pc_e820(vmm_vm *vm, struct vmm_e820_entry *entries, uint32_t *count)
+VMM_API int vmm_pc_e820(const vmm_vm *vm, struct vmm_e820_entry *entries, uint32_t *count)
 {
     static const char fn[] = "vmm_pc_e820";
     if (!vm || !count || (!entries && *count))

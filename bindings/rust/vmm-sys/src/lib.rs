@@ -807,7 +807,7 @@ functions! {
     pub fn vmm_memory_translate(vm: *mut vmm_vm, gpa: u64, len: u64, hva_out: *mut *mut c_void) -> c_int;
     // pc.h
     pub fn vmm_pc_add_ram(vm: *mut vmm_vm, size: u64) -> c_int;
-    pub fn vmm_pc_e820(vm: *mut vmm_vm, entries: *mut vmm_e820_entry, count: *mut u32) -> c_int;
+    pub fn vmm_pc_e820(vm: *const vmm_vm, entries: *mut vmm_e820_entry, count: *mut u32) -> c_int;
     pub fn vmm_vm_set_cpuid_policy(vm: *mut vmm_vm, overrides: *const vmm_cpuid_override, count: u32) -> c_int;
     // vcpu.h
     pub fn vmm_vcpu_get_regs(vcpu: *mut vmm_vcpu, regs: *mut vmm_regs) -> c_int;
