@@ -18,6 +18,7 @@
 /* Setup header fields (boot.rst "THE REAL-MODE KERNEL HEADER"), as offsets
  * in the image and in boot_params alike. */
 #define H_SETUP_SECTS 0x1f1
+#define H_SYSSIZE 0x1f4
 #define H_VID_MODE 0x1fa
 #define H_BOOT_FLAG 0x1fe
 #define H_JUMP 0x200
@@ -110,6 +111,14 @@ static int parse_header(const uint8_t *img, uint64_t size, struct setup_header *
                        "0x%llx, past the end of the %llu-byte file", fn, img[H_SETUP_SECTS],
                        (unsigned long long)h->setup_size, (unsigned long long)size);
     h->pm_size = size - h->setup_size;
+    /* A file shorter than the header says is truncated (Linux pads the
+     * protected-mode part to exactly syssize paragraphs). */
+    uint64_t syssize = ld32(img + H_SYSSIZE);
+    if (h->pm_size < syssize * 16)
+        return vmm_err(-ENOEXEC, "%s: bzImage: syssize 0x%llx promises %llu bytes of "
+                       "protected-mode kernel, the file has %llu: truncated", fn,
+                       (unsigned long long)syssize, (unsigned long long)syssize * 16,
+                       (unsigned long long)h->pm_size);
     /* boot.rst: the header ends at 0x202 + the jump's byte offset. */
     h->hdr_end = H_HEADER + img[H_JUMP + 1];
     if (h->hdr_end > H_END_MAX)
