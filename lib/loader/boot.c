@@ -21,6 +21,9 @@ static int check_config(const struct vmm_boot_config *c, const char *fn)
 {
     if (c->flags & ~KNOWN_FLAGS)
         return vmm_err(-EINVAL, "%s: unknown flags 0x%x", fn, c->flags & ~KNOWN_FLAGS);
+    if ((c->flags & VMM_BOOT_F_BZIMAGE_ENTRY32) && (c->flags & VMM_BOOT_F_BZIMAGE_EXTRACT))
+        return vmm_err(-EINVAL, "%s: VMM_BOOT_F_BZIMAGE_ENTRY32 and _EXTRACT exclude each other "
+                       "(an extracted kernel is entered through PVH)", fn);
     if (c->format > VMM_IMAGE_RAW)
         return vmm_err(-EINVAL, "%s: format %u is not a vmm_image_format", fn, c->format);
     if (c->reserved0 || c->reserved1)
@@ -133,10 +136,22 @@ int loader_plan_modules(struct load_ctx *ctx, uint64_t limit, bool contiguous)
     return 0;
 }
 
-/* Claims the boot data area before the image is placed, so that an image
- * whose segments reach into it is told so by name: the boot information
- * page and the memory-map page (filled by the format before the commit),
- * the CPU tables, and on platform PC the MP table's reserved area. */
+int loader_elf(struct load_ctx *ctx, const struct elf_image **elf)
+{
+    if (!ctx->elf_parsed) {
+        int r = elf_parse(ctx->image, ctx->image_size, &ctx->elf, ctx->plan.fn);
+        if (r < 0)
+            return r;
+        ctx->elf_parsed = true;
+    }
+    *elf = &ctx->elf;
+    return 0;
+}
+
+/* Claims the boot data before the image is placed, so that an image whose
+ * segments reach into it is told so by name: the boot information page
+ * and the memory-map page (filled by the format before the commit), the
+ * CPU tables and vCPU 0's registers, and on platform PC the MP table. */
 static int plan_boot_area(struct load_ctx *ctx)
 {
     struct load_plan *p = &ctx->plan;
@@ -146,13 +161,21 @@ static int plan_boot_area(struct load_ctx *ctx)
         r = plan_add(p, LOADER_AUX_GPA, LOADER_AUX_SIZE, ctx->aux, LOADER_AUX_SIZE, PLAN_RAM,
                      PLAN_ZERO, "boot memory map and module list");
     if (r == 0)
-        r = plan_add(p, LOADER_TABLES_GPA, LOADER_TABLES_SIZE, NULL, 0, PLAN_RAM, PLAN_KEEP,
-                     "CPU tables (GDT, TSS, page tables)");
-    if (r == 0 && p->vm->platform == VMM_PLATFORM_PC)
-        r = plan_add(p, VMM_PC_MPTABLE_GPA, VMM_PC_LEGACY_END - VMM_PC_MPTABLE_GPA, NULL, 0,
-                     PLAN_MEMORY, PLAN_KEEP, "MP table area");
+        r = loader_cpu_plan(ctx);
+    if (r == 0 && p->vm->platform == VMM_PLATFORM_PC) {
+        size_t size = 0;
+        r = vmm_pc_build_mptable(p->vm, &ctx->mptable, &size);
+        if (r == 0)
+            r = plan_add(p, VMM_PC_MPTABLE_GPA, size, ctx->mptable, size, PLAN_MEMORY,
+                         PLAN_KEEP, "MP table");
+    }
     return r;
 }
+
+static const char *const format_names[] = {
+    [VMM_IMAGE_BZIMAGE] = "bzImage", [VMM_IMAGE_ELF_PVH] = "PVH ELF",
+    [VMM_IMAGE_MULTIBOOT] = "Multiboot", [VMM_IMAGE_RAW] = "raw",
+};
 
 static int detect(struct load_ctx *ctx, uint32_t *format, const char *fn)
 {
@@ -163,11 +186,11 @@ static int detect(struct load_ctx *ctx, uint32_t *format, const char *fn)
         return 0;
     }
     if (elf_is_elf(img, size)) {
-        struct elf_image elf;
-        int r = elf_parse(img, size, &elf, fn);
+        const struct elf_image *elf;
+        int r = loader_elf(ctx, &elf);
         if (r < 0)
             return r;
-        if (elf.has_pvh) {
+        if (elf->has_pvh) {
             *format = VMM_IMAGE_ELF_PVH;
             return 0;
         }
@@ -187,15 +210,35 @@ static int detect(struct load_ctx *ctx, uint32_t *format, const char *fn)
                    "binary", fn, (unsigned long long)size);
 }
 
+/* How vCPU 0 enters a kernel of @format loaded with @flags. */
+static uint32_t entry_kind(uint32_t format, uint32_t flags)
+{
+    switch (format) {
+    case VMM_IMAGE_BZIMAGE:
+        if (flags & VMM_BOOT_F_BZIMAGE_EXTRACT)
+            return ENTRY_PVH;
+        return (flags & VMM_BOOT_F_BZIMAGE_ENTRY32) ? ENTRY_LINUX32 : ENTRY_LINUX64;
+    case VMM_IMAGE_ELF_PVH: return ENTRY_PVH;
+    case VMM_IMAGE_MULTIBOOT: return ENTRY_MULTIBOOT;
+    default: return ENTRY_RAW;
+    }
+}
+
 /* Parses, places and checks; writes nothing. */
 static int plan_load(struct load_ctx *ctx, const char *fn)
 {
-    uint32_t format = ctx->cfg->format;
+    const struct vmm_boot_config *c = ctx->cfg;
+    uint32_t format = c->format;
     int r = 0;
     if (format == VMM_IMAGE_AUTO)
         r = detect(ctx, &format, fn);
     if (r < 0)
         return r;
+    if (format != VMM_IMAGE_BZIMAGE && (c->flags & KNOWN_FLAGS))
+        return vmm_err(-EINVAL, "%s: flags 0x%x are for bzImages; this is a %s image", fn,
+                       c->flags, format_names[format]);
+    ctx->entry.kind = entry_kind(format, c->flags);
+    ctx->entry.raw_mode = c->raw_cpu_mode;
     if (format == VMM_IMAGE_RAW)
         return loader_raw(ctx);
     r = plan_boot_area(ctx);
@@ -241,14 +284,12 @@ VMM_API int vmm_boot_load(vmm_vm *vm, const struct vmm_boot_config *cfg,
     r = plan_init(&ctx->plan, vm, fn);
     if (r == 0)
         r = plan_load(ctx, fn);
-    if (r == 0) {
-        /* Past this point nothing the image says can fail the load. */
+    /* vCPU 0 first: it is the one step that can still fail (KVM), and it
+     * undoes itself. Writing the plan cannot fail. */
+    if (r == 0)
+        r = loader_entry_apply(vm->vcpus[0], ctx);
+    if (r == 0)
         plan_commit(&ctx->plan);
-        if (vm->platform == VMM_PLATFORM_PC && c.format != VMM_IMAGE_RAW)
-            r = vmm_pc_write_mptable(vm);
-        if (r == 0)
-            r = loader_entry_apply(vm->vcpus[0], &ctx->entry, fn);
-    }
     if (r == 0 && info) {
         uint32_t size = info->struct_size;
         memset(info, 0, size);
@@ -258,6 +299,7 @@ VMM_API int vmm_boot_load(vmm_vm *vm, const struct vmm_boot_config *cfg,
     vmm_vm_end_change(vm);
     plan_fini(&ctx->plan);
     free(ctx->owned);
+    free(ctx->mptable);
     free(ctx);
     return r;
 }
@@ -275,7 +317,7 @@ static int read_file(const char *path, const char *what, uint64_t max, uint8_t *
     uint8_t *buf = NULL;
     if (fstat(fd, &st) < 0) {
         r = vmm_err(-errno, "%s: cannot stat the %s '%s'", fn, what, path);
-    } else if (!S_ISREG(st.st_mode) && !S_ISBLK(st.st_mode)) {
+    } else if (!S_ISREG(st.st_mode)) {
         r = vmm_err(-EINVAL, "%s: the %s '%s' is not a regular file", fn, what, path);
     } else if ((uint64_t)st.st_size > max) {
         r = vmm_err(-ENOMEM, "%s: the %s '%s' has %llu bytes, more than the VM's %llu bytes of "
@@ -326,12 +368,14 @@ VMM_API int vmm_boot_load_files(vmm_vm *vm, const char *kernel_path, const char 
         r = vmm_err(-ENOEXEC, "%s: the kernel '%s' is empty", fn, kernel_path);
     if (r == 0 && initrd_path)
         r = read_file(initrd_path, "initrd", ram, &initrd, &initrd_size, fn);
+    if (r == 0 && initrd_path && initrd_size == 0)
+        r = vmm_err(-EINVAL, "%s: the initrd '%s' is empty", fn, initrd_path);
     if (r == 0) {
         struct vmm_boot_config c = VMM_BOOT_CONFIG_INIT;
         c.flags = flags;
         c.kernel = kernel;
         c.kernel_size = kernel_size;
-        c.initrd = initrd_size ? initrd : NULL;
+        c.initrd = initrd;
         c.initrd_size = initrd_size;
         c.cmdline = cmdline;
         r = vmm_boot_load(vm, &c, info);

@@ -48,9 +48,6 @@
 #define H_MIN_IMAGE 0x264
 
 /* zero-page.rst */
-#define BP_EXT_RAMDISK_IMAGE 0x0c0
-#define BP_EXT_RAMDISK_SIZE 0x0c4
-#define BP_EXT_CMD_LINE_PTR 0x0c8
 #define BP_E820_ENTRIES 0x1e8
 #define BP_E820_TABLE 0x2d0
 #define BP_E820_MAX 128
@@ -59,7 +56,9 @@
 #define LOADED_HIGH 0x01
 #define CAN_USE_HEAP 0x80
 #define XLF_KERNEL_64 0x0001
-#define OLDEST_VERSION 0x0206 /* cmdline_size and everything before it */
+/* 2.10 (Linux 2.6.31) brought init_size, pref_address and min_alignment:
+ * without them a loader cannot know how much memory the kernel needs. */
+#define OLDEST_VERSION 0x020a
 
 struct setup_header {
     uint64_t setup_size;   /* (setup_sects + 1) * 512 */
@@ -70,7 +69,7 @@ struct setup_header {
     uint16_t xloadflags;
     uint32_t initrd_addr_max;
     uint32_t cmdline_size;
-    uint64_t kernel_alignment, min_alignment;
+    uint64_t kernel_alignment, min_alignment; /* relocatable kernels */
     bool relocatable;
     uint64_t pref_address;
     uint64_t init_size;
@@ -101,8 +100,8 @@ static int parse_header(const uint8_t *img, uint64_t size, struct setup_header *
                        ld16(img + H_BOOT_FLAG));
     h->version = ld16(img + H_VERSION);
     if (h->version < OLDEST_VERSION)
-        return vmm_err(-ENOEXEC, "%s: bzImage: boot protocol version 0x%04x is older than 2.06, "
-                       "the oldest libvmm loads", fn, h->version);
+        return vmm_err(-ENOEXEC, "%s: bzImage: boot protocol version 0x%04x is older than 2.10, "
+                       "the oldest libvmm loads (it needs init_size)", fn, h->version);
     /* boot.rst: "If setup_sects is 0, the real value is 4." */
     uint64_t sects = img[H_SETUP_SECTS] ? img[H_SETUP_SECTS] : 4;
     h->setup_size = (sects + 1) * 512;
@@ -119,12 +118,16 @@ static int parse_header(const uint8_t *img, uint64_t size, struct setup_header *
                        "protected-mode kernel, the file has %llu: truncated", fn,
                        (unsigned long long)syssize, (unsigned long long)syssize * 16,
                        (unsigned long long)h->pm_size);
-    /* boot.rst: the header ends at 0x202 + the jump's byte offset. */
+    /* boot.rst: the header ends at 0x202 + the jump's byte offset; it must
+     * hold every field its version defines (init_size, 2.10, is the last
+     * this loader reads). */
     h->hdr_end = H_HEADER + img[H_JUMP + 1];
+    if (h->hdr_end < H_INIT_SIZE + 4)
+        return vmm_err(-ENOEXEC, "%s: bzImage: the header ends at 0x%llx (the jump at 0x200), "
+                       "before init_size, which boot protocol 0x%04x has at 0x260", fn,
+                       (unsigned long long)h->hdr_end, h->version);
     if (h->hdr_end > H_END_MAX)
         h->hdr_end = H_END_MAX;
-    if (h->hdr_end > h->setup_size)
-        h->hdr_end = h->setup_size;
     h->loadflags = img[H_LOADFLAGS];
     if (!(h->loadflags & LOADED_HIGH))
         return vmm_err(-ENOEXEC, "%s: bzImage: loadflags 0x%02x lack LOADED_HIGH: a zImage, "
@@ -138,15 +141,15 @@ static int parse_header(const uint8_t *img, uint64_t size, struct setup_header *
         return vmm_err(-ENOEXEC, "%s: bzImage: kernel_alignment 0x%llx is not a power of two "
                        "up to 1 GiB", fn, (unsigned long long)h->kernel_alignment);
     h->min_alignment = h->kernel_alignment;
-    if (h->version >= 0x020a && h->relocatable) {
+    if (h->relocatable) {
         uint8_t shift = img[H_MIN_ALIGNMENT];
         if (shift < 12 || shift > 30 || (1ull << shift) > h->kernel_alignment)
             return vmm_err(-ENOEXEC, "%s: bzImage: min_alignment %u is not between 4 KiB and "
                            "kernel_alignment", fn, shift);
         h->min_alignment = 1ull << shift;
     }
-    h->pref_address = h->version >= 0x020a ? ld64(img + H_PREF_ADDRESS) : LOADER_HIGH_START;
-    h->init_size = h->version >= 0x020a ? ld32(img + H_INIT_SIZE) : h->pm_size;
+    h->pref_address = ld64(img + H_PREF_ADDRESS);
+    h->init_size = ld32(img + H_INIT_SIZE);
     if (h->init_size < h->pm_size)
         return vmm_err(-ENOEXEC, "%s: bzImage: init_size 0x%llx is smaller than the %llu bytes "
                        "of the protected-mode kernel", fn, (unsigned long long)h->init_size,
@@ -154,20 +157,22 @@ static int parse_header(const uint8_t *img, uint64_t size, struct setup_header *
     return 0;
 }
 
-/* Where the protected-mode kernel goes; claims it. */
+/* Where the protected-mode kernel goes; claims it and says in *align the
+ * kernel_alignment to report in boot_params. */
 static int place_kernel(struct load_ctx *ctx, const struct setup_header *h,
-                        const uint8_t *pm, uint64_t *load)
+                        const uint8_t *pm, uint64_t *load, uint64_t *align)
 {
     struct load_plan *p = &ctx->plan;
+    uint64_t pref = h->pref_address;
+    *align = h->kernel_alignment;
     if (!h->relocatable) {
         /* Loaded at 1 MiB; it moves itself to pref_address (its
          * LOAD_PHYSICAL_ADDR) and needs init_size from there. */
-        uint64_t run = h->pref_address;
-        if (run < LOADER_HIGH_START || run > UINT64_MAX - h->init_size)
+        if (pref < LOADER_HIGH_START || pref > LOADER_4G - h->init_size)
             return vmm_err(-ENOEXEC, "%s: bzImage: pref_address 0x%llx of a non-relocatable "
-                           "kernel is below 1 MiB or wraps", p->fn,
-                           (unsigned long long)run);
-        uint64_t end = run + h->init_size;
+                           "kernel with init_size 0x%llx is not between 1 MiB and 4 GiB",
+                           p->fn, (unsigned long long)pref, (unsigned long long)h->init_size);
+        uint64_t end = pref + h->init_size;
         if (end < LOADER_HIGH_START + h->pm_size)
             end = LOADER_HIGH_START + h->pm_size;
         *load = LOADER_HIGH_START;
@@ -175,25 +180,39 @@ static int place_kernel(struct load_ctx *ctx, const struct setup_header *h,
                         PLAN_RAM, PLAN_KEEP, "kernel (non-relocatable, init_size from "
                         "pref_address)");
     }
-    /* boot.rst (pref_address): "A relocating bootloader should attempt to
-     * load at this address if possible". */
-    uint64_t pref = h->pref_address;
-    if (pref >= LOADER_HIGH_START && pref % h->kernel_alignment == 0 &&
-        plan_fits(p, pref, h->init_size)) {
-        *load = pref;
-    } else {
-        int r = plan_place_low(p, h->init_size, h->kernel_alignment, LOADER_HIGH_START, load,
-                               "kernel (init_size, kernel_alignment)");
-        if (r < 0 && h->min_alignment < h->kernel_alignment)
-            r = plan_place_low(p, h->init_size, h->min_alignment, LOADER_HIGH_START, load,
-                               "kernel (init_size, min_alignment)");
-        if (r < 0)
-            return r;
-    }
+    /* boot.rst (init_size): a relocatable kernel runs at
+     * align_up(max(load, pref_address), kernel_alignment) and needs
+     * init_size from there. Loading below pref_address therefore saves
+     * nothing, so the search starts at pref_address ("A relocating
+     * bootloader should attempt to load at this address if possible"),
+     * below 4 GiB (the identity map and code32_start's reach), trying
+     * kernel_alignment and then each smaller power of two down to
+     * min_alignment, which boot.rst then asks the loader to report as
+     * kernel_alignment. */
+    uint64_t from = pref > LOADER_HIGH_START ? pref : LOADER_HIGH_START;
+    int r = -ENOMEM;
+    for (; r < 0 && *align >= h->min_alignment; *align >>= 1)
+        r = plan_place_low(p, h->init_size, *align, from, LOADER_4G, load, "kernel");
+    if (r < 0)
+        return vmm_err(-ENOMEM, "%s: bzImage: no room for the kernel's init_size 0x%llx at or "
+                       "above pref_address 0x%llx and below 4 GiB in the VM's RAM (see "
+                       "vmm_pc_e820())", p->fn, (unsigned long long)h->init_size,
+                       (unsigned long long)pref);
+    *align <<= 1; /* the loop halved it once more after the fit */
     /* Only the file's bytes are written; the rest of init_size is the
      * kernel's to use (its decompressor and .bss), claimed but not zeroed. */
     return plan_add(p, *load, h->init_size, pm, h->pm_size, PLAN_RAM, PLAN_KEEP,
                     "kernel (init_size 0x%llx)", (unsigned long long)h->init_size);
+}
+
+/* The payload (boot.rst payload_offset/payload_length, 2.08+): whether it
+ * lies inside the protected-mode kernel. */
+static bool payload_span(const struct load_ctx *ctx, const struct setup_header *h, uint64_t *off,
+                         uint64_t *len)
+{
+    *off = ld32(ctx->image + H_PAYLOAD_OFFSET);
+    *len = ld32(ctx->image + H_PAYLOAD_LENGTH);
+    return *len != 0 && *off <= h->pm_size && *len <= h->pm_size - *off;
 }
 
 /* VMM_BOOT_F_BZIMAGE_EXTRACT: the payload, decompressed on the host,
@@ -202,48 +221,39 @@ static int extract_and_load(struct load_ctx *ctx, const struct setup_header *h,
                             const uint8_t *pm)
 {
     const char *fn = ctx->plan.fn;
-    if (h->version < 0x0208)
-        return vmm_err(-ENOEXEC, "%s: bzImage: boot protocol 0x%04x has no payload_offset (2.08 "
-                       "and later)", fn, h->version);
-    const uint8_t *img = ctx->image;
-    uint64_t off = ld32(img + H_PAYLOAD_OFFSET), len = ld32(img + H_PAYLOAD_LENGTH);
-    if (len == 0 || off > h->pm_size || len > h->pm_size - off)
+    uint64_t off, len;
+    if (!payload_span(ctx, h, &off, &len))
         return vmm_err(-ENOEXEC, "%s: bzImage: payload_offset 0x%llx + payload_length 0x%llx lie "
                        "outside the %llu-byte protected-mode kernel", fn,
                        (unsigned long long)off, (unsigned long long)len,
                        (unsigned long long)h->pm_size);
     const uint8_t *payload = pm + off;
+    int r;
     uint32_t comp = vmm_loader_compression(payload, len);
-    uint8_t *elf = NULL;
-    size_t elf_size = 0;
     if (comp == VMM_COMPRESSION_UNKNOWN)
         return vmm_err(-ENOEXEC, "%s: bzImage: the payload (payload_offset 0x%llx) starts with "
                        "bytes %02x %02x %02x %02x, no compression format libvmm knows", fn,
                        (unsigned long long)off, payload[0], len > 1 ? payload[1] : 0,
                        len > 2 ? payload[2] : 0, len > 3 ? payload[3] : 0);
-    if (comp == VMM_COMPRESSION_NONE) {
-        elf = malloc(len);
-        if (!elf)
-            return vmm_err(-ENOMEM, "%s: out of memory", fn);
-        memcpy(elf, payload, len);
-        elf_size = len;
-    } else {
-        int r = vmm_loader_decompress(payload, len, comp, ctx->plan.ram_bytes, &elf, &elf_size,
-                                      "vmm_boot_load: bzImage payload");
+    const uint8_t *elf = payload;
+    size_t elf_size = len;
+    if (comp != VMM_COMPRESSION_NONE) {
+        r = vmm_loader_decompress(payload, len, comp, ctx->plan.ram_bytes, &ctx->owned,
+                                  &elf_size, "vmm_boot_load: bzImage payload");
         if (r < 0)
             return r;
+        elf = ctx->owned;
     }
-    ctx->owned = elf;
     ctx->image = elf;
     ctx->image_size = elf_size;
     if (!elf_is_elf(elf, elf_size))
-        return vmm_err(-ENOEXEC, "%s: bzImage: the %s-decompressed payload (%zu bytes) is not an "
-                       "ELF vmlinux", fn, vmm_loader_compression_name(comp), elf_size);
-    struct elf_image vmlinux;
-    int r = elf_parse(elf, elf_size, &vmlinux, fn);
+        return vmm_err(-ENOEXEC, "%s: bzImage: the %s payload (%zu bytes) is not an ELF vmlinux",
+                       fn, vmm_loader_compression_name(comp), elf_size);
+    const struct elf_image *vmlinux;
+    r = loader_elf(ctx, &vmlinux);
     if (r < 0)
         return r;
-    if (!vmlinux.has_pvh)
+    if (!vmlinux->has_pvh)
         return vmm_err(-ENOEXEC, "%s: bzImage: the extracted vmlinux has no "
                        "XEN_ELFNOTE_PHYS32_ENTRY note (a kernel built without CONFIG_PVH): "
                        "load it without VMM_BOOT_F_BZIMAGE_EXTRACT", fn);
@@ -261,12 +271,9 @@ static int extract_and_load(struct load_ctx *ctx, const struct setup_header *h,
 static uint32_t payload_compression(const struct load_ctx *ctx, const struct setup_header *h,
                                     const uint8_t *pm)
 {
-    if (h->version < 0x0208)
-        return VMM_COMPRESSION_NONE;
-    uint64_t off = ld32(ctx->image + H_PAYLOAD_OFFSET), len = ld32(ctx->image + H_PAYLOAD_LENGTH);
-    if (len == 0 || off > h->pm_size || len > h->pm_size - off)
-        return VMM_COMPRESSION_NONE;
-    return vmm_loader_compression(pm + off, len);
+    uint64_t off, len;
+    return payload_span(ctx, h, &off, &len) ? vmm_loader_compression(pm + off, len)
+                                            : VMM_COMPRESSION_NONE;
 }
 
 /* zero-page.rst: the e820 table. */
@@ -314,9 +321,9 @@ int loader_bzimage(struct load_ctx *ctx)
     /* boot.rst asks for a command line pointer even when there is none. */
     uint64_t cmdline = 0;
     r = loader_plan_cmdline(ctx, true, &cmdline);
-    uint64_t load = 0;
+    uint64_t load = 0, align = 0;
     if (r == 0)
-        r = place_kernel(ctx, &h, pm, &load);
+        r = place_kernel(ctx, &h, pm, &load, &align);
     if (r == 0) {
         uint64_t max = h.initrd_addr_max < LOADER_4G - 1 ? h.initrd_addr_max : LOADER_4G - 1;
         r = loader_plan_modules(ctx, max + 1, true);
@@ -341,24 +348,21 @@ int loader_bzimage(struct load_ctx *ctx)
     st32(bp + H_RAMDISK_IMAGE, (uint32_t)initrd);
     st32(bp + H_RAMDISK_SIZE, (uint32_t)ctx->initrd_total);
     st32(bp + H_CMD_LINE_PTR, (uint32_t)cmdline);
-    /* Everything is placed below 4 GiB: the ext_* high halves stay 0. */
-    st32(bp + BP_EXT_RAMDISK_IMAGE, 0);
-    st32(bp + BP_EXT_RAMDISK_SIZE, 0);
-    st32(bp + BP_EXT_CMD_LINE_PTR, 0);
-    if (h.hdr_end > H_HARDWARE_SUBARCH)
-        st32(bp + H_HARDWARE_SUBARCH, 0); /* X86_SUBARCH_PC */
-    if (h.hdr_end > H_SETUP_DATA)
-        st64(bp + H_SETUP_DATA, 0);       /* no setup_data list */
+    if (h.relocatable)
+        st32(bp + H_KERNEL_ALIGNMENT, (uint32_t)align);
+    /* Everything is placed below 4 GiB: the ext_* high halves (0x0c0) stay
+     * 0 from the zeroed page. */
+    st32(bp + H_HARDWARE_SUBARCH, 0); /* X86_SUBARCH_PC */
+    st64(bp + H_SETUP_DATA, 0);       /* no setup_data list */
 
-    ctx->entry = (struct loader_entry){
-        .kind = entry32 ? ENTRY_LINUX32 : ENTRY_LINUX64,
-        .rip = entry32 ? load : load + 0x200,
-        .rsi = LOADER_INFO_GPA,
-    };
+    ctx->entry.rip = entry32 ? load : load + 0x200;
+    ctx->entry.rsi = LOADER_INFO_GPA;
     ctx->info.format = VMM_IMAGE_BZIMAGE;
     ctx->info.entry = ctx->entry.rip;
     ctx->info.kernel_gpa = load;
     ctx->info.kernel_end = (h.relocatable ? load : h.pref_address) + h.init_size;
+    /* (A relocatable kernel is placed at or above pref_address, aligned,
+     * so it runs where it was loaded.) */
     if (ctx->info.kernel_end < load + h.pm_size)
         ctx->info.kernel_end = load + h.pm_size;
     ctx->info.initrd_gpa = initrd;

@@ -44,7 +44,8 @@ static int parse_notes(const uint8_t *p, uint64_t len, struct elf_image *out, ui
                            "runs past the segment's %llu bytes", fn, (unsigned long long)off,
                            index, descsz, (unsigned long long)len);
         if (type == XEN_ELFNOTE_PHYS32_ENTRY && namesz == 4 && memcmp(p + name_off, "Xen", 4) == 0) {
-            /* Linux emits a 4-byte .long; accept an 8-byte value below 4 GiB too. */
+            /* Linux emits a pointer-sized value (_ASM_PTR: 8 bytes on x86-64
+             * up to 6.x, a 4-byte .long since); either must be below 4 GiB. */
             if (descsz == 4) {
                 out->pvh_entry = ld32(p + desc_off);
             } else if (descsz == 8 && ld64(p + desc_off) < LOADER_4G) {

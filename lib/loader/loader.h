@@ -4,6 +4,7 @@
 #ifndef VMM_LIB_LOADER_H
 #define VMM_LIB_LOADER_H
 
+#include "loader/elf.h"
 #include "vm/vm.h"
 
 #include <vmm/loader.h>
@@ -50,7 +51,9 @@ struct plan_chunk {
     char what[80];         /* "ELF segment 1 (p_paddr 0x1000000)": for error sentences */
 };
 
-#define PLAN_MAX_CHUNKS 72 /* ELF segments (64 at most) plus boot data */
+/* Boot data (information page, aux page, CPU tables, MP table, command
+ * line), every ELF segment, the initrd and every module. */
+#define PLAN_MAX_CHUNKS (5 + ELF_MAX_SEGMENTS + 1 + VMM_BOOT_MAX_MODULES)
 
 struct load_plan {
     vmm_vm *vm;
@@ -79,9 +82,9 @@ int plan_add(struct load_plan *p, uint64_t gpa, uint64_t memsz, const void *src,
 int plan_place_high(struct load_plan *p, uint64_t size, uint64_t align, uint64_t limit,
                     uint64_t *gpa, const char *what);
 
-/* The lowest such gpa at or above @min (no upper limit but RAM). */
+/* The lowest such gpa at or above @min, ending at or below @limit. */
 int plan_place_low(struct load_plan *p, uint64_t size, uint64_t align, uint64_t min,
-                   uint64_t *gpa, const char *what);
+                   uint64_t limit, uint64_t *gpa, const char *what);
 
 /* Whether [gpa, gpa + size) lies in one RAM entry and is clear of every
  * chunk. */
@@ -108,12 +111,16 @@ struct loader_entry {
     uint64_t rax, rbx, rsi;
 };
 
-/* Claims the CPU tables the entry needs at LOADER_TABLES_GPA (RAW images
- * only: the other formats claim the whole tables area up front). */
-int loader_entry_plan(struct load_plan *p, const struct loader_entry *e);
+struct load_ctx;
 
-/* Puts vCPU 0 at the entry (after plan_commit()). */
-int loader_entry_apply(vmm_vcpu *vcpu, const struct loader_entry *e, const char *fn);
+/* Computes vCPU 0's segment and control registers for ctx->entry.kind
+ * into ctx->sregs and claims the CPU tables that go with them (built into
+ * ctx->tables) at LOADER_TABLES_GPA. Changes nothing yet. */
+int loader_cpu_plan(struct load_ctx *ctx);
+
+/* Puts vCPU 0 at the entry (registers only; the tables are in the plan).
+ * On failure vCPU 0 is given back the registers it had. */
+int loader_entry_apply(vmm_vcpu *vcpu, const struct load_ctx *ctx);
 
 /* ---- one load --------------------------------------------------------------- */
 
@@ -124,19 +131,27 @@ struct load_ctx {
     uint64_t image_size;
     size_t cmdline_len;                /* strlen(cfg->cmdline), 0 without one */
     struct vmm_boot_info info;         /* filled by the format */
-    struct loader_entry entry;
+    struct loader_entry entry;         /* kind set before the format runs */
+    struct vmm_sregs sregs;            /* vCPU 0's, from loader_cpu_plan() */
+    struct elf_image elf;              /* ctx->image's, once parsed (elf_parsed) */
+    bool elf_parsed;
     uint64_t mod_gpa[1 + VMM_BOOT_MAX_MODULES]; /* initrd, then cfg->modules */
     uint32_t mod_count;
     uint64_t initrd_total;             /* bytes from mod_gpa[0] that hold them all (contiguous) */
     uint8_t *owned;                    /* freed after the load (extracted vmlinux) */
+    uint8_t *mptable;                  /* platform PC: the MP table, malloc'ed */
     /* Written at LOADER_INFO_GPA and LOADER_AUX_GPA (claimed before the
      * format runs, filled by it before the commit; zero where unused). */
     uint8_t info_page[LOADER_INFO_SIZE];
     uint8_t aux[LOADER_AUX_SIZE];
+    uint8_t tables[LOADER_TABLES_SIZE]; /* written at LOADER_TABLES_GPA */
 };
 
+/* ctx->image parsed as an ELF once (elf_parse()); 0 or its error. */
+int loader_elf(struct load_ctx *ctx, const struct elf_image **elf);
+
 /* Each format: parses ctx->image, fills the plan, ctx->info and
- * ctx->entry. Returns 0 or a negative errno with a sentence. */
+ * ctx->entry's registers. Returns 0 or a negative errno with a sentence. */
 int loader_bzimage(struct load_ctx *ctx);
 int loader_pvh(struct load_ctx *ctx);
 int loader_multiboot(struct load_ctx *ctx);

@@ -27,13 +27,13 @@
 #define MBI_MODS (1u << 3)
 #define MBI_MMAP (1u << 6)
 #define MBI_LOADER_NAME (1u << 9)
-#define MBI_SIZE 116
 #define MMAP_ENTRY 24 /* size field (20) + base_addr + length + type */
 #define MOD_ENTRY 16
 
 int64_t loader_find_multiboot(const uint8_t *image, uint64_t size)
 {
-    for (uint64_t off = 0; off + 12 <= size && off < MB_SEARCH; off += 4) {
+    /* §3.1.1: "contained completely within the first 8192 bytes". */
+    for (uint64_t off = 0; off + 12 <= size && off + 12 <= MB_SEARCH; off += 4) {
         uint32_t magic = ld32(image + off), flags = ld32(image + off + 4);
         if (magic == MB_HEADER_MAGIC && (uint32_t)(magic + flags + ld32(image + off + 8)) == 0)
             return (int64_t)off;
@@ -49,10 +49,10 @@ static int plan_aout(struct load_ctx *ctx, uint64_t hdr_off, uint64_t *lo, uint6
     const char *fn = ctx->plan.fn;
     const uint8_t *h = ctx->image + hdr_off;
     uint64_t size = ctx->image_size;
-    if (hdr_off + 32 > size)
+    if (hdr_off + 32 > size || hdr_off + 32 > MB_SEARCH)
         return vmm_err(-ENOEXEC, "%s: Multiboot: the header at 0x%llx sets flags bit 16 but "
                        "its address fields (header_addr..entry_addr) run past the end of the "
-                       "file", fn, (unsigned long long)hdr_off);
+                       "file or of its first 8 KiB", fn, (unsigned long long)hdr_off);
     uint64_t header_addr = ld32(h + 12), load_addr = ld32(h + 16);
     uint64_t load_end_addr = ld32(h + 20), bss_end_addr = ld32(h + 24);
     *entry = ld32(h + 28);
@@ -79,6 +79,10 @@ static int plan_aout(struct load_ctx *ctx, uint64_t hdr_off, uint64_t *lo, uint6
                        "loaded bytes 0x%llx", fn, (unsigned long long)bss_end_addr,
                        (unsigned long long)end);
     uint64_t mem_end = bss_end_addr ? bss_end_addr : end;
+    if (mem_end > LOADER_4G)
+        return vmm_err(-ENOEXEC, "%s: Multiboot: load_end_addr/bss_end_addr end the kernel at "
+                       "0x%llx, above 4 GiB, out of the 32-bit entry's reach", fn,
+                       (unsigned long long)mem_end);
     if (*entry < load_addr || *entry >= end)
         return vmm_err(-ENOEXEC, "%s: Multiboot: entry_addr 0x%llx is outside the loaded bytes "
                        "[0x%llx, 0x%llx)", fn, (unsigned long long)*entry,
@@ -103,6 +107,14 @@ static int elf_entry(const struct elf_image *elf, uint64_t *entry, const char *f
     }
     return vmm_err(-ENOEXEC, "%s: Multiboot: the ELF e_entry 0x%llx is outside every PT_LOAD "
                    "segment", fn, (unsigned long long)elf->entry);
+}
+
+/* A module's string (§3.3 "mods"): "initrd" for the initrd, else the
+ * module's command line, "" without one. */
+static const char *module_string(const struct load_ctx *ctx, uint32_t i)
+{
+    const char *text = loader_module_cmdline(ctx, i);
+    return text ? text : i ? "" : "initrd";
 }
 
 /* §3.3: mem_lower is the RAM from 0 (at most 640 KiB), mem_upper the RAM
@@ -142,15 +154,15 @@ int loader_multiboot(struct load_ctx *ctx)
     if (flags & MBH_AOUT_KLUDGE) {
         r = plan_aout(ctx, (uint64_t)hdr, &lo, &hi, &entry);
     } else {
-        struct elf_image elf;
+        const struct elf_image *elf;
         if (!elf_is_elf(ctx->image, ctx->image_size))
             return vmm_err(-ENOEXEC, "%s: Multiboot: header flags 0x%x lack bit 16 (a.out "
                            "kludge) and the image is not an ELF", fn, flags);
-        r = elf_parse(ctx->image, ctx->image_size, &elf, fn);
+        r = loader_elf(ctx, &elf);
         if (r == 0)
-            r = elf_entry(&elf, &entry, fn);
+            r = elf_entry(elf, &entry, fn);
         if (r == 0)
-            r = elf_plan_segments(&ctx->plan, ctx->image, &elf, LOADER_4G, &lo, &hi);
+            r = elf_plan_segments(&ctx->plan, ctx->image, elf, LOADER_4G, &lo, &hi);
     }
     /* Modules are page-aligned whether or not the header asks (bit 0). */
     if (r == 0)
@@ -165,10 +177,8 @@ int loader_multiboot(struct load_ctx *ctx)
     uint64_t mods_off = mmap_len, strings_off = mods_off + (uint64_t)ctx->mod_count * MOD_ENTRY;
     static const char loader_name[] = "libvmm";
     uint64_t need = strings_off + sizeof(loader_name);
-    for (uint32_t i = 0; i < ctx->mod_count; i++) {
-        const char *text = loader_module_cmdline(ctx, i);
-        need += strlen(text ? text : "initrd") + 1;
-    }
+    for (uint32_t i = 0; i < ctx->mod_count; i++)
+        need += strlen(module_string(ctx, i)) + 1;
     if (need > LOADER_AUX_SIZE)
         return vmm_err(-EINVAL, "%s: Multiboot: the memory map (%u entries), %u modules and "
                        "their strings need more than the %llu-byte boot memory map page", fn,
@@ -184,9 +194,7 @@ int loader_multiboot(struct load_ctx *ctx)
     memcpy(ctx->aux + strings_off, loader_name, sizeof(loader_name));
     strings_off += sizeof(loader_name);
     for (uint32_t i = 0; i < ctx->mod_count; i++) {
-        const char *text = loader_module_cmdline(ctx, i);
-        if (!text)
-            text = i ? "" : "initrd";
+        const char *text = module_string(ctx, i);
         uint8_t *m = ctx->aux + mods_off + i * MOD_ENTRY;
         st32(m, (uint32_t)ctx->mod_gpa[i]);
         st32(m + 4, (uint32_t)(ctx->mod_gpa[i] + loader_module_size(ctx, i)));
@@ -209,8 +217,9 @@ int loader_multiboot(struct load_ctx *ctx)
     st32(mbi + 48, (uint32_t)LOADER_AUX_GPA);
     st32(mbi + 64, (uint32_t)(LOADER_AUX_GPA + name_off));
 
-    ctx->entry = (struct loader_entry){ .kind = ENTRY_MULTIBOOT, .rip = entry,
-                                        .rax = MB_BOOT_MAGIC, .rbx = LOADER_INFO_GPA };
+    ctx->entry.rip = entry;
+    ctx->entry.rax = MB_BOOT_MAGIC;
+    ctx->entry.rbx = LOADER_INFO_GPA;
     ctx->info.format = VMM_IMAGE_MULTIBOOT;
     ctx->info.entry = entry;
     ctx->info.kernel_gpa = lo;

@@ -170,13 +170,13 @@ int plan_place_high(struct load_plan *p, uint64_t size, uint64_t align, uint64_t
 }
 
 int plan_place_low(struct load_plan *p, uint64_t size, uint64_t align, uint64_t min,
-                   uint64_t *gpa, const char *what)
+                   uint64_t limit, uint64_t *gpa, const char *what)
 {
     for (uint32_t i = 0; size > 0 && i < p->map_count; i++) {
         const struct vmm_e820_entry *e = &p->map[i];
         if (e->type != VMM_E820_RAM)
             continue;
-        uint64_t end = e->addr + e->size;
+        uint64_t end = e->addr + e->size < limit ? e->addr + e->size : limit;
         uint64_t cand = align_up(e->addr > min ? e->addr : min, align);
         while (cand != 0 && cand < end && end - cand >= size) {
             const struct plan_chunk *hit = overlap(p, cand, size);
@@ -188,8 +188,9 @@ int plan_place_low(struct load_plan *p, uint64_t size, uint64_t align, uint64_t 
         }
     }
     return vmm_err(-ENOMEM, "%s: no room for the %s (%llu bytes, %llu-aligned) in the VM's RAM "
-                   "above 0x%llx", p->fn, what, (unsigned long long)size,
-                   (unsigned long long)align, (unsigned long long)min);
+                   "between 0x%llx and 0x%llx", p->fn, what, (unsigned long long)size,
+                   (unsigned long long)align, (unsigned long long)min,
+                   (unsigned long long)limit);
 }
 
 /* Copies or zeroes [gpa, gpa + len) across the regions that cover it. */

@@ -26,53 +26,57 @@ static bool entry_loaded(const struct elf_image *elf, uint64_t entry)
 int loader_pvh(struct load_ctx *ctx)
 {
     const char *fn = ctx->plan.fn;
-    struct elf_image elf;
-    int r = elf_parse(ctx->image, ctx->image_size, &elf, fn);
+    const struct elf_image *elf;
+    int r = loader_elf(ctx, &elf);
     if (r < 0)
         return r;
-    if (!elf.has_pvh)
+    if (!elf->has_pvh)
         return vmm_err(-ENOEXEC, "%s: PVH: the ELF image has no XEN_ELFNOTE_PHYS32_ENTRY note",
                        fn);
-    if (!entry_loaded(&elf, elf.pvh_entry))
+    if (!entry_loaded(elf, elf->pvh_entry))
         return vmm_err(-ENOEXEC, "%s: PVH: the XEN_ELFNOTE_PHYS32_ENTRY note's entry 0x%x is "
-                       "outside every PT_LOAD segment", fn, elf.pvh_entry);
+                       "outside every PT_LOAD segment", fn, elf->pvh_entry);
     uint64_t cmdline = 0, lo = 0, hi = 0;
     r = loader_plan_cmdline(ctx, false, &cmdline);
     if (r == 0)
-        r = elf_plan_segments(&ctx->plan, ctx->image, &elf, LOADER_4G, &lo, &hi);
+        r = elf_plan_segments(&ctx->plan, ctx->image, elf, LOADER_4G, &lo, &hi);
     if (r == 0)
         r = loader_plan_modules(ctx, LOADER_4G, false);
     if (r < 0)
         return r;
 
     /* The aux page: the memory map, the module list, the modules' command
-     * lines. */
+     * lines; sized first. */
     const struct load_plan *p = &ctx->plan;
     uint64_t memmap_bytes = (uint64_t)p->map_count * MEMMAP_ENTRY;
     uint64_t modlist_off = (memmap_bytes + MODLIST_ENTRY - 1) & ~(uint64_t)(MODLIST_ENTRY - 1);
     uint64_t strings_off = modlist_off + (uint64_t)ctx->mod_count * MODLIST_ENTRY;
-    for (uint32_t i = 0; i < p->map_count && strings_off <= LOADER_AUX_SIZE; i++) {
+    uint64_t need = strings_off;
+    for (uint32_t i = 0; i < ctx->mod_count; i++) {
+        const char *text = loader_module_cmdline(ctx, i);
+        need += text ? strlen(text) + 1 : 0;
+    }
+    if (need > LOADER_AUX_SIZE)
+        return vmm_err(-EINVAL, "%s: PVH: the memory map (%u entries), %u modules and their "
+                       "command lines need more than the %llu-byte boot memory map page", fn,
+                       p->map_count, ctx->mod_count, (unsigned long long)LOADER_AUX_SIZE);
+    for (uint32_t i = 0; i < p->map_count; i++) {
         uint8_t *e = ctx->aux + i * MEMMAP_ENTRY;
         st64(e, p->map[i].addr);
         st64(e + 8, p->map[i].size);
         st32(e + 16, p->map[i].type); /* e820 type numbers, as start_info.h says */
     }
-    for (uint32_t i = 0; i < ctx->mod_count && strings_off <= LOADER_AUX_SIZE; i++) {
+    for (uint32_t i = 0; i < ctx->mod_count; i++) {
         uint8_t *m = ctx->aux + modlist_off + i * MODLIST_ENTRY;
         st64(m, ctx->mod_gpa[i]);
         st64(m + 8, loader_module_size(ctx, i));
         const char *text = loader_module_cmdline(ctx, i);
-        size_t len = text ? strlen(text) + 1 : 0;
-        if (len && len <= LOADER_AUX_SIZE - strings_off) {
-            memcpy(ctx->aux + strings_off, text, len);
+        if (text) {
+            memcpy(ctx->aux + strings_off, text, strlen(text) + 1);
             st64(m + 16, LOADER_AUX_GPA + strings_off);
+            strings_off += strlen(text) + 1;
         }
-        strings_off += len;
     }
-    if (strings_off > LOADER_AUX_SIZE)
-        return vmm_err(-EINVAL, "%s: PVH: the memory map (%u entries), %u modules and their "
-                       "command lines need more than the %llu-byte boot memory map page", fn,
-                       p->map_count, ctx->mod_count, (unsigned long long)LOADER_AUX_SIZE);
     uint64_t initrd = ctx->mod_count ? ctx->mod_gpa[0] : 0;
 
     uint8_t *si = ctx->info_page;
@@ -86,10 +90,10 @@ int loader_pvh(struct load_ctx *ctx)
     st64(si + 40, LOADER_AUX_GPA);       /* memmap_paddr */
     st32(si + 48, p->map_count);
 
-    ctx->entry = (struct loader_entry){ .kind = ENTRY_PVH, .rip = elf.pvh_entry,
-                                        .rbx = LOADER_INFO_GPA };
+    ctx->entry.rip = elf->pvh_entry;
+    ctx->entry.rbx = LOADER_INFO_GPA;
     ctx->info.format = VMM_IMAGE_ELF_PVH;
-    ctx->info.entry = elf.pvh_entry;
+    ctx->info.entry = elf->pvh_entry;
     ctx->info.kernel_gpa = lo;
     ctx->info.kernel_end = hi;
     ctx->info.initrd_gpa = initrd;

@@ -23,9 +23,8 @@ int loader_raw(struct load_ctx *ctx)
     if (c->raw_cpu_mode != VMM_CPU_MODE_LONG && c->raw_entry > UINT32_MAX)
         return vmm_err(-EINVAL, "%s: raw_entry 0x%llx is beyond 4 GiB, out of 32-bit reach", fn,
                        (unsigned long long)c->raw_entry);
-    ctx->entry = (struct loader_entry){ .kind = ENTRY_RAW, .raw_mode = c->raw_cpu_mode,
-                                        .rip = c->raw_entry };
-    int r = loader_entry_plan(&ctx->plan, &ctx->entry);
+    ctx->entry.rip = c->raw_entry;
+    int r = loader_cpu_plan(ctx);
     if (r == 0)
         r = plan_add(&ctx->plan, c->raw_gpa, ctx->image_size, ctx->image, ctx->image_size,
                      PLAN_MEMORY, PLAN_KEEP, "raw image at raw_gpa");

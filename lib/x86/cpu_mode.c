@@ -177,91 +177,108 @@ static int read_mode_config(const struct vmm_cpu_mode_config *in, struct vmm_cpu
     return 0;
 }
 
-static int set_cpu_mode(vmm_vcpu *vcpu, const struct vmm_cpu_mode_config *cfg, bool linux_gdt,
-                        const char *fn)
+/* The segment and control registers of mode @c (whose tables, if any, are
+ * at @tables on the host and c->tables_gpa in the guest), over @s. */
+static void build_state(const struct vmm_cpu_mode_config *c, bool linux_gdt, uint8_t *tables,
+                        struct vmm_sregs *s)
 {
-    struct vmm_cpu_mode_config c = { 0 };
-    int r = read_mode_config(cfg, &c, fn);
-    if (r < 0)
+    struct vmm_segment tss = {
+        .base = c->tables_gpa + TSS_OFFSET, .limit = TSS_LIMIT, .selector = SEL_TSS,
+        .type = 0xb, /* busy TSS (32- or 64-bit by mode) */ .present = 1,
+    };
+    s->ldt = (struct vmm_segment){ .type = 0x2, .present = 1, .unusable = 1 };
+    s->cr2 = 0;
+    if (c->mode == VMM_CPU_MODE_REAL) {
+        struct vmm_segment code = { .limit = 0xffff, .type = 0xb, .present = 1, .s = 1 };
+        struct vmm_segment data = { .limit = 0xffff, .type = 0x3, .present = 1, .s = 1 };
+        s->cs = code;
+        s->ds = s->es = s->fs = s->gs = s->ss = data;
+        s->tr = (struct vmm_segment){ .limit = 0xffff, .type = 0xb, .present = 1 };
+        s->gdt = (struct vmm_dtable){ .limit = 0xffff };
+        s->idt = (struct vmm_dtable){ .limit = 0xffff };
+        s->cr0 = CR0_ET | CR0_NE;
+        s->cr3 = s->cr4 = 0;
+        s->efer = 0;
+        return;
+    }
+    bool user = c->flags & VMM_CPU_MODE_F_USER;
+    struct vmm_segment linux_code =
+        flat_segment(SEL_LINUX_CODE, 0xb, 0, c->mode == VMM_CPU_MODE_LONG,
+                     c->mode == VMM_CPU_MODE_PROTECTED);
+    write_gdt(tables, &tss, linux_gdt ? &linux_code : NULL);
+    s->gdt = (struct vmm_dtable){ .base = c->tables_gpa + GDT_OFFSET,
+                                  .limit = GDT_ENTRIES * 8 - 1 };
+    /* No IDT: the guest installs its own if it wants exceptions. */
+    s->idt = (struct vmm_dtable){ 0 };
+    s->tr = tss;
+    if (c->mode == VMM_CPU_MODE_PROTECTED) {
+        s->cs = flat_segment(SEL_CODE32, 0xb, 0, false, true);
+        s->ds = s->es = s->fs = s->gs = s->ss = flat_segment(SEL_DATA, 0x3, 0, false, true);
+        s->cr0 = CR0_PE | CR0_MP | CR0_ET | CR0_NE;
+        s->cr3 = s->cr4 = 0;
+        s->efer = 0;
+    } else {
+        write_page_tables(tables, c->tables_gpa, identity_size(c->identity_map_size), user);
+        if (user) {
+            s->cs = flat_segment(SEL_USER_CODE64, 0xb, 3, true, false);
+            s->ds = s->es = s->fs = s->gs = s->ss =
+                flat_segment(SEL_USER_DATA, 0x3, 3, false, true);
+        } else {
+            s->cs = flat_segment(SEL_CODE64, 0xb, 0, true, false);
+            s->ds = s->es = s->fs = s->gs = s->ss = flat_segment(SEL_DATA, 0x3, 0, false, true);
+        }
+        s->cr0 = CR0_PE | CR0_MP | CR0_ET | CR0_NE | CR0_WP | CR0_PG;
+        s->cr3 = c->tables_gpa + PML4_OFFSET;
+        /* OSFXSR/OSXMMEXCPT: compiled guest code may use SSE. */
+        s->cr4 = CR4_PAE | CR4_OSFXSR | CR4_OSXMMEXCPT;
+        s->efer = EFER_LME | EFER_LMA;
+    }
+    if (linux_gdt) {
+        s->cs = linux_code;
+        s->ds = s->es = s->fs = s->gs = s->ss = flat_segment(SEL_LINUX_DATA, 0x3, 0, false, true);
+    }
+}
+
+/* Checks @cfg; returns the bytes its tables need in *need. */
+static int check_mode(const struct vmm_cpu_mode_config *cfg, struct vmm_cpu_mode_config *c,
+                      uint64_t *need, const char *fn)
+{
+    int r = read_mode_config(cfg, c, fn);
+    if (r == 0)
+        r = vmm_cpu_mode_tables_size(c->mode, c->identity_map_size, need);
+    if (r < 0 || *need == 0)
         return r;
-    uint64_t need;
-    r = vmm_cpu_mode_tables_size(c.mode, c.identity_map_size, &need);
+    if (c->tables_gpa & 0xfff)
+        return vmm_err(-EINVAL, "%s: tables_gpa 0x%llx is not page-aligned", fn,
+                       (unsigned long long)c->tables_gpa);
+    if (c->tables_size < *need)
+        return vmm_err(-EINVAL, "%s: tables_size 0x%llx is less than the 0x%llx bytes needed", fn,
+                       (unsigned long long)c->tables_size, (unsigned long long)*need);
+    return 0;
+}
+
+VMM_API int vmm_vcpu_set_cpu_mode(vmm_vcpu *vcpu, const struct vmm_cpu_mode_config *cfg)
+{
+    static const char fn[] = "vmm_vcpu_set_cpu_mode";
+    if (!vcpu || !cfg)
+        return vmm_err(-EINVAL, "%s: vcpu and cfg must not be NULL", fn);
+    struct vmm_cpu_mode_config c = { 0 };
+    uint64_t need = 0;
+    int r = check_mode(cfg, &c, &need, fn);
     if (r < 0)
         return r;
     uint8_t *tables = NULL;
     if (need) {
-        if (c.tables_gpa & 0xfff)
-            return vmm_err(-EINVAL, "%s: tables_gpa 0x%llx is not page-aligned", fn,
-                           (unsigned long long)c.tables_gpa);
-        if (c.tables_size < need)
-            return vmm_err(-EINVAL, "%s: tables_size 0x%llx is less than the 0x%llx bytes needed",
-                           fn, (unsigned long long)c.tables_size, (unsigned long long)need);
         tables = vmm_memory_hva(&vcpu->vm->memory, c.tables_gpa, need);
         if (!tables)
             return vmm_err(-EFAULT, "%s: tables [0x%llx, +0x%llx) are not inside one memory region",
                            fn, (unsigned long long)c.tables_gpa, (unsigned long long)need);
     }
-
     struct vmm_sregs s;
     r = vmm_vcpu_get_sregs(vcpu, &s);
     if (r < 0)
         return r;
-    struct vmm_segment tss = {
-        .base = c.tables_gpa + TSS_OFFSET, .limit = TSS_LIMIT, .selector = SEL_TSS,
-        .type = 0xb, /* busy TSS (32- or 64-bit by mode) */ .present = 1,
-    };
-    s.ldt = (struct vmm_segment){ .type = 0x2, .present = 1, .unusable = 1 };
-    s.cr2 = 0;
-    if (c.mode == VMM_CPU_MODE_REAL) {
-        struct vmm_segment code = { .limit = 0xffff, .type = 0xb, .present = 1, .s = 1 };
-        struct vmm_segment data = { .limit = 0xffff, .type = 0x3, .present = 1, .s = 1 };
-        s.cs = code;
-        s.ds = s.es = s.fs = s.gs = s.ss = data;
-        s.tr = (struct vmm_segment){ .limit = 0xffff, .type = 0xb, .present = 1 };
-        s.gdt = (struct vmm_dtable){ .limit = 0xffff };
-        s.idt = (struct vmm_dtable){ .limit = 0xffff };
-        s.cr0 = CR0_ET | CR0_NE;
-        s.cr3 = s.cr4 = 0;
-        s.efer = 0;
-    } else {
-        bool user = c.flags & VMM_CPU_MODE_F_USER;
-        struct vmm_segment linux_code =
-            flat_segment(SEL_LINUX_CODE, 0xb, 0, c.mode == VMM_CPU_MODE_LONG,
-                         c.mode == VMM_CPU_MODE_PROTECTED);
-        write_gdt(tables, &tss, linux_gdt ? &linux_code : NULL);
-        s.gdt = (struct vmm_dtable){ .base = c.tables_gpa + GDT_OFFSET,
-                                     .limit = GDT_ENTRIES * 8 - 1 };
-        /* No IDT: the guest installs its own if it wants exceptions. */
-        s.idt = (struct vmm_dtable){ 0 };
-        s.tr = tss;
-        if (c.mode == VMM_CPU_MODE_PROTECTED) {
-            s.cs = flat_segment(SEL_CODE32, 0xb, 0, false, true);
-            s.ds = s.es = s.fs = s.gs = s.ss = flat_segment(SEL_DATA, 0x3, 0, false, true);
-            s.cr0 = CR0_PE | CR0_MP | CR0_ET | CR0_NE;
-            s.cr3 = s.cr4 = 0;
-            s.efer = 0;
-        } else {
-            uint64_t map = identity_size(c.identity_map_size);
-            write_page_tables(tables, c.tables_gpa, map, user);
-            if (user) {
-                s.cs = flat_segment(SEL_USER_CODE64, 0xb, 3, true, false);
-                s.ds = s.es = s.fs = s.gs = s.ss =
-                    flat_segment(SEL_USER_DATA, 0x3, 3, false, true);
-            } else {
-                s.cs = flat_segment(SEL_CODE64, 0xb, 0, true, false);
-                s.ds = s.es = s.fs = s.gs = s.ss = flat_segment(SEL_DATA, 0x3, 0, false, true);
-            }
-            s.cr0 = CR0_PE | CR0_MP | CR0_ET | CR0_NE | CR0_WP | CR0_PG;
-            s.cr3 = c.tables_gpa + PML4_OFFSET;
-            /* OSFXSR/OSXMMEXCPT: compiled guest code may use SSE. */
-            s.cr4 = CR4_PAE | CR4_OSFXSR | CR4_OSXMMEXCPT;
-            s.efer = EFER_LME | EFER_LMA;
-        }
-        if (linux_gdt) {
-            s.cs = linux_code;
-            s.ds = s.es = s.fs = s.gs = s.ss = flat_segment(SEL_LINUX_DATA, 0x3, 0, false, true);
-        }
-    }
+    build_state(&c, false, tables, &s);
     r = vmm_vcpu_set_sregs(vcpu, &s);
     if (r < 0)
         return r;
@@ -273,18 +290,16 @@ static int set_cpu_mode(vmm_vcpu *vcpu, const struct vmm_cpu_mode_config *cfg, b
     return vmm_vcpu_set_regs(vcpu, &regs);
 }
 
-VMM_API int vmm_vcpu_set_cpu_mode(vmm_vcpu *vcpu, const struct vmm_cpu_mode_config *cfg)
+int vmm_x86_cpu_mode_state(const struct vmm_cpu_mode_config *cfg, bool linux_gdt,
+                           uint8_t *tables, struct vmm_sregs *s, const char *fn)
 {
-    static const char fn[] = "vmm_vcpu_set_cpu_mode";
-    if (!vcpu || !cfg)
-        return vmm_err(-EINVAL, "%s: vcpu and cfg must not be NULL", fn);
-    return set_cpu_mode(vcpu, cfg, false, fn);
-}
-
-int vmm_x86_set_cpu_mode(vmm_vcpu *vcpu, const struct vmm_cpu_mode_config *cfg, bool linux_gdt,
-                         const char *fn)
-{
-    if (linux_gdt && (cfg->flags & VMM_CPU_MODE_F_USER))
+    struct vmm_cpu_mode_config c = { 0 };
+    uint64_t need = 0;
+    int r = check_mode(cfg, &c, &need, fn);
+    if (r < 0)
+        return r;
+    if (linux_gdt && (c.flags & VMM_CPU_MODE_F_USER))
         return vmm_err(-EINVAL, "%s: the Linux boot GDT is for CPL0 entry", fn);
-    return set_cpu_mode(vcpu, cfg, linux_gdt, fn);
+    build_state(&c, linux_gdt, tables, s);
+    return 0;
 }

@@ -125,11 +125,8 @@ static void cpu_signature(const vmm_vcpu *bsp, uint32_t *sig, uint32_t *features
     }
 }
 
-int vmm_pc_write_mptable(vmm_vm *vm)
+static int build(const vmm_vm *vm, uint8_t **out, size_t *out_size, const char *fn)
 {
-    static const char fn[] = "vmm_pc_write_mptable";
-    if (!vm)
-        return vmm_err(-EINVAL, "%s: vm is NULL", fn);
     if (vm->platform != VMM_PLATFORM_PC)
         return vmm_err(-EINVAL, "%s: the VM is not VMM_PLATFORM_PC", fn);
     const uint32_t ncpus = vm->num_vcpus;
@@ -140,15 +137,10 @@ int vmm_pc_write_mptable(vmm_vm *vm)
     /* Everything between the table and 1 MiB is reserved in the e820 map. */
     if (VMM_PC_MPTABLE_GPA + size > VMM_PC_LEGACY_END)
         return vmm_err(-EINVAL, "%s: a %zu-byte MP table does not fit below 1 MiB", fn, size);
-    if (!vmm_memory_hva(&vm->memory, VMM_PC_MPTABLE_GPA, size))
-        return vmm_err(-EFAULT, "%s: guest RAM does not cover the MP table at [0x%llx, +0x%zx)",
-                       fn, (unsigned long long)VMM_PC_MPTABLE_GPA, size);
     const uint8_t ioapic_id = (uint8_t)ncpus;
     uint32_t sig, features;
     cpu_signature(vm->vcpus[0], &sig, &features);
 
-    /* Built here, then copied in with the one checked write (which also
-     * refuses read-only fd mappings). */
     uint8_t *base = calloc(1, size);
     if (!base)
         return vmm_err(-ENOMEM, "%s: out of memory", fn);
@@ -217,7 +209,31 @@ int vmm_pc_write_mptable(vmm_vm *vm)
     memcpy(f.signature, "_MP_", 4);
     f.checksum = checksum((const uint8_t *)&f, sizeof(f));
     memcpy(mpf, &f, sizeof(f));
-    int r = vmm_memory_write(vm, VMM_PC_MPTABLE_GPA, base, size);
-    free(base);
+    *out = base;
+    *out_size = size;
+    return 0;
+}
+
+int vmm_pc_build_mptable(const vmm_vm *vm, uint8_t **table, size_t *size)
+{
+    return build(vm, table, size, "vmm_boot_load: MP table");
+}
+
+int vmm_pc_write_mptable(vmm_vm *vm)
+{
+    static const char fn[] = "vmm_pc_write_mptable";
+    if (!vm)
+        return vmm_err(-EINVAL, "%s: vm is NULL", fn);
+    uint8_t *table;
+    size_t size;
+    int r = build(vm, &table, &size, fn);
+    if (r < 0)
+        return r;
+    if (!vmm_memory_hva(&vm->memory, VMM_PC_MPTABLE_GPA, size))
+        r = vmm_err(-EFAULT, "%s: guest RAM does not cover the MP table at [0x%llx, +0x%zx)",
+                    fn, (unsigned long long)VMM_PC_MPTABLE_GPA, size);
+    else
+        r = vmm_memory_write(vm, VMM_PC_MPTABLE_GPA, table, size); /* refuses read-only fds */
+    free(table);
     return r;
 }

@@ -40,12 +40,22 @@ int vmm_pc_write_mptable(vmm_vm *vm);
 int vmm_x86_cpuid_apply(vmm_vcpu *vcpu, const struct vmm_cpuid_entry *entries, uint32_t count,
                         const char *fn);
 
-/* lib/x86/cpu_mode.c: vmm_vcpu_set_cpu_mode() for the loaders. With
- * @linux_gdt, CS is the Linux boot protocol's __BOOT_CS (0x10: flat code of
- * the mode entered) and DS/ES/SS... its __BOOT_DS (0x18), as boot.rst's
- * 32- and 64-bit protocols require. @fn names the public caller. */
-int vmm_x86_set_cpu_mode(vmm_vcpu *vcpu, const struct vmm_cpu_mode_config *cfg, bool linux_gdt,
-                         const char *fn);
+/* lib/x86/cpu_mode.c: what vmm_vcpu_set_cpu_mode() would do, without
+ * doing it, for the loaders (which write memory and registers only once a
+ * whole load has been checked): validates @cfg, writes the GDT, TSS and page
+ * tables the mode needs into @tables (host bytes that will be copied to
+ * cfg->tables_gpa; vmm_cpu_mode_tables_size() of them; NULL for real mode)
+ * and sets the segment and control registers in @s (which holds the vCPU's
+ * current sregs). With @linux_gdt, CS is the Linux boot protocol's
+ * __BOOT_CS (0x10: flat code of the mode entered) and DS/ES/SS its
+ * __BOOT_DS (0x18), as boot.rst's 32- and 64-bit protocols require. */
+int vmm_x86_cpu_mode_state(const struct vmm_cpu_mode_config *cfg, bool linux_gdt,
+                           uint8_t *tables, struct vmm_sregs *s, const char *fn);
+
+/* lib/x86/mptable.c: the MP table vmm_pc_write_mptable() writes, built in
+ * a malloc'ed buffer (*table, *size) for the caller to place at
+ * VMM_PC_MPTABLE_GPA. Returns 0 or -EINVAL/-ENOMEM with a sentence. */
+int vmm_pc_build_mptable(const vmm_vm *vm, uint8_t **table, size_t *size);
 
 /* lib/x86/topology.c: rewrites a copy of the vCPU's table so that it
  * describes @vcpu as core vcpu->index of one package with num_vcpus cores,

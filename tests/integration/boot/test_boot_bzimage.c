@@ -78,6 +78,9 @@ static void check_bzimage(struct boot_vm *b, const struct vmm_boot_info *info, i
     assert_true(load % K_KERNEL_ALIGNMENT == 0);
     if (boot_in_ram(map, n, K_PREF_ADDRESS, init_size))
         assert_true(load == K_PREF_ADDRESS); /* boot.rst: pref_address, if possible */
+    /* boot.rst (init_size): the kernel runs at align_up(max(load,
+     * pref_address), kernel_alignment), so a loader relocates upwards. */
+    assert_true(load >= K_PREF_ADDRESS);
     assert_true(info->kernel_end >= load + init_size);
     assert_true(boot_in_ram(map, n, load, init_size));
 
@@ -172,13 +175,26 @@ static void check_bzimage(struct boot_vm *b, const struct vmm_boot_info *info, i
     free(map);
 }
 
+/* Platform NONE with RAM [0, 16 MiB) and [18 MiB, 64 MiB): pref_address
+ * (16 MiB) is a hole, so the loader must relocate the kernel to the next
+ * kernel_alignment boundary with room for init_size, 18 MiB. */
+#define HOLE_AT_PREF 0xffffffffu
+
 static void boot_and_check(uint32_t platform, uint32_t nvcpus, uint64_t ram, uint32_t format,
                            uint32_t flags, uint32_t opts, const char *what)
 {
     struct boot_vm b;
     struct vmm_boot_info info;
     struct vmm_exit exit;
-    boot_vm_new(&b, platform, nvcpus, ram);
+    if (platform == HOLE_AT_PREF) {
+        boot_vm_new(&b, VMM_PLATFORM_NONE, nvcpus, 16 * MiB);
+        void *hva = NULL;
+        assert_int_equal(vmm_memory_add_ram(b.vm, 18 * MiB, 46 * MiB, 0, NULL), 0);
+        assert_int_equal(vmm_memory_translate(b.vm, 18 * MiB, 46 * MiB, &hva), 0);
+        memset(hva, BOOT_GARBAGE, 46 * MiB);
+    } else {
+        boot_vm_new(&b, platform, nvcpus, ram);
+    }
     boot_load(&b, image, image_size, format, flags, opts, &info);
     for (uint32_t i = 1; i < nvcpus; i++)
         boot_expect_reset_state(b.vm, i);
@@ -209,20 +225,20 @@ static void test_pc_entry32(void **state)
                    "bzImage, PC, 32-bit entry");
 }
 
-/* 16 MiB of RAM: pref_address (16 MiB) does not fit, so the loader must
- * relocate the kernel, which must then still find itself. */
+/* pref_address (16 MiB) is not RAM: the loader must relocate the kernel
+ * (to 18 MiB), which must then still find itself. */
 static void test_none_relocated_entry64(void **state)
 {
     (void)state;
-    boot_and_check(VMM_PLATFORM_NONE, 1, 16 * MiB, VMM_IMAGE_AUTO, 0, 0,
-                   "bzImage, NONE 16 MiB (relocated), 64-bit entry");
+    boot_and_check(HOLE_AT_PREF, 1, 0, VMM_IMAGE_AUTO, 0, 0,
+                   "bzImage, NONE, hole at pref_address (relocated), 64-bit entry");
 }
 
 static void test_none_relocated_entry32(void **state)
 {
     (void)state;
-    boot_and_check(VMM_PLATFORM_NONE, 1, 16 * MiB, VMM_IMAGE_AUTO, VMM_BOOT_F_BZIMAGE_ENTRY32, 0,
-                   "bzImage, NONE 16 MiB (relocated), 32-bit entry");
+    boot_and_check(HOLE_AT_PREF, 1, 0, VMM_IMAGE_AUTO, VMM_BOOT_F_BZIMAGE_ENTRY32, 0,
+                   "bzImage, NONE, hole at pref_address (relocated), 32-bit entry");
 }
 
 static void test_no_initrd_no_cmdline(void **state)
