@@ -37,13 +37,24 @@ enum vmm_platform {
 #define VMM_KICK_SIGNAL_NONE (-1)
 
 /**
+ * vmm_vm_config::flags: port I/O and MMIO that no device claims behave as
+ * an open bus, as on a PC: reads return all-ones, writes are dropped, and
+ * the access is counted (VMM_STAT_EXIT_OPEN_BUS) instead of ending
+ * vmm_vcpu_run() with VMM_EXIT_PIO / VMM_EXIT_MMIO. A stock operating
+ * system probes ports nothing answers (PCI configuration at 0xcf8, COM2-4,
+ * the 0x80 delay port), as QEMU and Firecracker let it; without this flag
+ * each probe comes back to the caller.
+ */
+#define VMM_VM_F_OPEN_BUS (1u << 0)
+
+/**
  * Configuration for vmm_vm_create(). Initialise with VMM_VM_CONFIG_INIT or
  * vmm_vm_config_init(), then change fields: fields added by later versions go
  * at the end and the library reads only @c struct_size bytes.
  */
 struct vmm_vm_config {
     uint32_t struct_size; /**< sizeof(struct vmm_vm_config) as compiled by the caller */
-    uint32_t flags;       /**< none defined yet: must be 0 (unknown bits give -EINVAL) */
+    uint32_t flags;       /**< VMM_VM_F_* (unknown bits give -EINVAL) */
     uint32_t platform;    /**< an enum vmm_platform value */
     uint32_t num_vcpus;   /**< 1 .. VMM_MAX_VCPUS; vCPUs are created with the VM */
     /** Base of the 4-port hypercall doorbell [port, port+4), or 0 for no
@@ -165,6 +176,7 @@ enum vmm_stat_exit {
     VMM_STAT_EXIT_SYSTEM_EVENT,  /**< KVM system event */
     VMM_STAT_EXIT_OTHER,         /**< anything else KVM reported */
     VMM_STAT_EXIT_UNHANDLED,     /**< exits returned to the caller undispatched */
+    VMM_STAT_EXIT_OPEN_BUS,      /**< unclaimed accesses answered as open bus (VMM_VM_F_OPEN_BUS) */
     VMM_STAT_EXIT_COUNT          /**< number of categories in this version */
 };
 

@@ -240,8 +240,20 @@ static int run_loop(vmm_vcpu *vcpu, struct vmm_exit *exit)
             exit->error = r;
             return r;
         }
-        if (reason == KVM_EXIT_IO || reason == KVM_EXIT_MMIO)
+        if (reason == KVM_EXIT_IO || reason == KVM_EXIT_MMIO) {
+            if (vcpu->vm->open_bus) {
+                /* Nobody answered: the dispatcher left all-ones in a
+                 * read's data; complete it like a handled access. */
+                VMM_STAT_INC(vcpu->exits[VMM_STAT_EXIT_OPEN_BUS]);
+                if (vcpu->read_pending) {
+                    have_exit = vmm_vcpu_complete_read(vcpu);
+                    if (have_exit < 0)
+                        return have_exit;
+                }
+                continue;
+            }
             VMM_STAT_INC(vcpu->exits[VMM_STAT_EXIT_UNHANDLED]);
+        }
         fill_exit(vcpu, exit);
         return 0;
     }

@@ -27,8 +27,8 @@ VMM_API void vmm_vm_config_init(struct vmm_vm_config *cfg)
 /* Checks that need no KVM; the KVM vCPU limit is checked after probing. */
 static int validate_config(struct vmm_vm_config *c, const char *fn)
 {
-    if (c->flags)
-        return vmm_err(-EINVAL, "%s: unknown config flags 0x%x", fn, c->flags);
+    if (c->flags & ~VMM_VM_F_OPEN_BUS)
+        return vmm_err(-EINVAL, "%s: unknown config flags 0x%x", fn, c->flags & ~VMM_VM_F_OPEN_BUS);
     if (c->platform != VMM_PLATFORM_NONE && c->platform != VMM_PLATFORM_PC)
         return vmm_err(-EINVAL, "%s: unknown platform %u", fn, c->platform);
     if (c->num_vcpus == 0 || c->num_vcpus > VMM_MAX_VCPUS)
@@ -83,6 +83,7 @@ VMM_API int vmm_vm_create(const struct vmm_vm_config *cfg, vmm_vm **out)
     }
     vm->platform = c.platform;
     vm->num_vcpus = c.num_vcpus;
+    vm->open_bus = c.flags & VMM_VM_F_OPEN_BUS;
     vm->hypercall_port = c.hypercall_port;
     vm->kick_signal = c.kick_signal;
     vm->vcpus = vcpus;

@@ -83,6 +83,7 @@ struct vmm_vm {
     uint16_t hypercall_port;
     int kick_signal; /* 0: none */
     bool has_irqchip; /* KVM_CREATE_IRQCHIP done (platform PC) */
+    bool open_bus;    /* VMM_VM_F_OPEN_BUS */
     vmm_vcpu **vcpus;
 
     struct vmm_memory memory;

@@ -133,6 +133,43 @@ static void test_hammer_unmapped(void **state)
     h_dev_free(bystander);
 }
 
+/* With VMM_VM_F_OPEN_BUS the same flood never leaves vmm_vcpu_run(): every
+ * unclaimed access is answered as an open bus (reads all-ones, writes
+ * dropped) and counted, and the guest reaches its HLT in one run. */
+static void test_hammer_open_bus(void **state)
+{
+    (void)state;
+    h_require_kvm();
+    struct vmm_vm_config cfg = VMM_VM_CONFIG_INIT;
+    cfg.flags = VMM_VM_F_OPEN_BUS;
+    vmm_vm *vm = NULL;
+    H_OK(vmm_vm_create(&cfg, &vm));
+    H_OK(vmm_memory_add_ram(vm, 0, H_RAM_SIZE, 0, NULL));
+    h_load(vm, "hammer64");
+    h_setup_vcpu(h_vcpu(vm, 0), VMM_CPU_MODE_LONG, 0);
+    struct h_dev *bystander = h_pio_dev(vm, "bystander", GUEST_CONSOLE_PORT, 8);
+    canary_fill(vm);
+    struct vmm_exit e;
+    memset(&e, 0, sizeof e);
+    H_OK(vmm_vcpu_run(h_vcpu(vm, 0), &e));
+    assert_int_equal(e.reason, VMM_EXIT_HLT);
+    assert_int_equal(bystander->n, 0);
+    canary_check(vm);
+    uint8_t buf[4096];
+    H_OK(vmm_memory_read(vm, 0x10000, buf, sizeof buf));
+    for (size_t i = 0; i < sizeof buf; i++)
+        assert_int_equal(buf[i], 0xff); /* REP INSB read the open bus */
+    struct vmm_vm_stats vs = { .struct_size = sizeof vs };
+    H_OK(vmm_vm_get_stats(vm, &vs));
+    assert_int_equal(vs.exits[VMM_STAT_EXIT_UNHANDLED], 0);
+    assert_int_equal(vs.exits[VMM_STAT_EXIT_MMIO], 2 * GUEST_HAMMER_MMIO_PAGES + 2);
+    assert_true(vs.exits[VMM_STAT_EXIT_PIO] >= 2 * GUEST_HAMMER_PORTS + 4);
+    assert_int_equal(vs.exits[VMM_STAT_EXIT_OPEN_BUS],
+                     vs.exits[VMM_STAT_EXIT_PIO] + vs.exits[VMM_STAT_EXIT_MMIO]);
+    vmm_vm_destroy(vm);
+    h_dev_free(bystander);
+}
+
 /* The same flood with devices over the hammered ranges: they get exactly
  * the accesses, the rest still comes back to the caller. */
 static void test_hammer_mapped(void **state)
@@ -171,6 +208,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_hammer_unmapped),
         cmocka_unit_test(test_hammer_mapped),
+        cmocka_unit_test(test_hammer_open_bus),
     };
     return cmocka_run_group_tests_name("hammer", tests, NULL, NULL);
 }

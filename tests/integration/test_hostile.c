@@ -134,7 +134,7 @@ static void test_vm_calls(void **state)
     } while (0)
     BAD_CFG(struct_size, 0);
     BAD_CFG(struct_size, 4);
-    BAD_CFG(flags, 1);
+    BAD_CFG(flags, 2); /* bit 0 is VMM_VM_F_OPEN_BUS */
     BAD_CFG(flags, 0x80000000u);
     BAD_CFG(platform, 77);
     BAD_CFG(platform, 0xffffffffu);

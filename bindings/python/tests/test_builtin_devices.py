@@ -98,6 +98,22 @@ class TestSerialOutput(unittest.TestCase):
                 self.assertEqual(vm._pending, [])
 
 
+class TestOpenBus(unittest.TestCase):
+    def test_unclaimed_ports_are_open_bus_only_when_asked(self):
+        # Nothing on COM1: without open_bus the first OUT comes back.
+        vm, _ = make_vm(guests.serial_write(b"abc", 0x33))
+        with vm:
+            vm.attach_debug_exit()
+            exit = vm.vcpus[0].run()
+            self.assertEqual(exit.reason, vmm.ExitReason.PIO)
+        vm, _ = make_vm(guests.serial_write(b"abc", 0x33), open_bus=True)
+        with vm:
+            vm.attach_debug_exit()
+            exit = vm.vcpus[0].run()
+            self.assertEqual(exit.request, debug_exit(0x33))
+            self.assertEqual(vm.stats()["open_bus"], 3)
+
+
 class TestSerialInput(unittest.TestCase):
     def test_input_read_back_by_guest(self):
         vm, _ = make_vm(guests.serial_echo_line(0x600D))

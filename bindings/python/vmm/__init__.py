@@ -478,15 +478,17 @@ class VM(_PcMixin, _LoaderMixin, _BuiltinDevicesMixin):
     """A virtual machine and its vCPUs (vmm_vm_create()).
 
     VM(num_vcpus=1, *, vcpus=None, platform=PLATFORM_NONE,
-    hypercall_port=0x600, kick_signal=0); vcpus= is another spelling of
-    num_vcpus. Use as a context manager, or call close(); close() is
+    hypercall_port=0x600, kick_signal=0, open_bus=False); vcpus= is another
+    spelling of num_vcpus; open_bus=True answers port I/O and MMIO that no
+    device claims as an open bus (VMM_VM_F_OPEN_BUS: reads all-ones, writes
+    dropped) instead of returning them from run(). Use as a context manager, or call close(); close() is
     idempotent and also runs when the object is collected or at interpreter
     exit.
     """
 
     def __init__(self, num_vcpus=1, *, vcpus=None,
                  hypercall_port=_lib.VMM_HYPERCALL_PORT_DEFAULT,
-                 kick_signal=0, platform=_lib.VMM_PLATFORM_NONE):
+                 kick_signal=0, platform=_lib.VMM_PLATFORM_NONE, open_bus=False):
         if vcpus is not None:
             if num_vcpus not in (1, vcpus):
                 raise TypeError("VM() got both num_vcpus=%r and vcpus=%r"
@@ -509,6 +511,7 @@ class VM(_PcMixin, _LoaderMixin, _BuiltinDevicesMixin):
         cfg.hypercall_port = hypercall_port
         cfg.kick_signal = kick_signal
         cfg.platform = platform
+        cfg.flags = _lib.VMM_VM_F_OPEN_BUS if open_bus else 0
         h = ctypes.c_void_p()
         _call("vmm_vm_create", ctypes.byref(cfg), ctypes.byref(h))
         self._handle = h.value

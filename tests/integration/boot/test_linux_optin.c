@@ -132,6 +132,7 @@ static void test_boot_linux(void **state)
     double t0 = now();
     struct vmm_vm_config cfg = VMM_VM_CONFIG_INIT;
     cfg.platform = VMM_PLATFORM_PC;
+    cfg.flags = VMM_VM_F_OPEN_BUS; /* Linux probes ports nothing claims */
     cfg.num_vcpus = vcpus;
     vmm_vm *vm = NULL;
     int rc = vmm_vm_create(&cfg, &vm);

@@ -193,6 +193,7 @@ constants! {
     VMM_MAX_VCPUS: u32 = 256;
     VMM_HYPERCALL_PORT_DEFAULT: u16 = 0x0600;
     VMM_KICK_SIGNAL_NONE: i32 = -1;
+    VMM_VM_F_OPEN_BUS: u32 = 1 << 0;
     VMM_STAT_EXIT_PIO: u32 = 0;
     VMM_STAT_EXIT_MMIO: u32 = 1;
     VMM_STAT_EXIT_HYPERCALL: u32 = 2;
@@ -204,7 +205,8 @@ constants! {
     VMM_STAT_EXIT_SYSTEM_EVENT: u32 = 8;
     VMM_STAT_EXIT_OTHER: u32 = 9;
     VMM_STAT_EXIT_UNHANDLED: u32 = 10;
-    VMM_STAT_EXIT_COUNT: u32 = 11;
+    VMM_STAT_EXIT_OPEN_BUS: u32 = 11;
+    VMM_STAT_EXIT_COUNT: u32 = 12;
 }
 
 // ---------------------------------------------------------------- device.h

@@ -78,6 +78,17 @@ impl VmConfig {
         self.raw.platform = platform as u32;
         self
     }
+    /// Answer port I/O and MMIO that no device claims as an open bus
+    /// (`VMM_VM_F_OPEN_BUS`: reads all-ones, writes dropped, counted in
+    /// the stats) instead of ending the run with them.
+    pub fn open_bus(mut self, on: bool) -> Self {
+        if on {
+            self.raw.flags |= sys::VMM_VM_F_OPEN_BUS;
+        } else {
+            self.raw.flags &= !sys::VMM_VM_F_OPEN_BUS;
+        }
+        self
+    }
     /// Base port of the 4-port hypercall doorbell, or `None` for no hypercalls.
     pub fn hypercall_port(mut self, port: Option<u16>) -> Self {
         self.raw.hypercall_port = port.unwrap_or(0);

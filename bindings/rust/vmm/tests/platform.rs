@@ -128,6 +128,24 @@ fn run_request(vm: &Vm) -> (RequestKind, u64) {
 }
 
 #[test]
+fn open_bus_answers_unclaimed_ports() {
+    // Nothing on COM1: with open_bus the guest's three OUTs are dropped
+    // and it reaches its debug exit.
+    let mut vm = Vm::with_config(&VmConfig::new().open_bus(true)).unwrap();
+    vm.add_ram(0, 0x10000).unwrap();
+    vm.write(CODE, &asm::serial_write(b"abc", 0x33, 16)).unwrap();
+    let mut v = vm.vcpu(0).unwrap();
+    v.set_cpu_mode(&CpuModeConfig::real()).unwrap();
+    v.set_reg(Reg::Rip, CODE).unwrap();
+    drop(v);
+    vm.attach_debug_exit(DEBUG_EXIT_PORT).unwrap();
+    assert_eq!(run_request(&vm), (RequestKind::DebugExit, 0x33));
+    let stats = vm.stats().unwrap();
+    assert_eq!(stats.exits[vmm_sys::VMM_STAT_EXIT_OPEN_BUS as usize], 3);
+    assert_eq!(stats.exits[vmm_sys::VMM_STAT_EXIT_UNHANDLED as usize], 0);
+}
+
+#[test]
 fn pc_ram_and_e820() {
     let vm = pc_vm(2);
     assert_eq!(vm.platform(), Platform::Pc);
