@@ -120,6 +120,7 @@ int loader_plan_modules(struct load_ctx *ctx, uint64_t limit, bool contiguous)
         total += padded;
     }
     uint64_t gpa;
+    ctx->initrd_total = total; /* also for the caller's error sentence */
     int r = plan_place_high(p, total, 4096, limit, &gpa, n > 1 ? "initrd and modules" : "initrd");
     for (uint32_t i = 0; r == 0 && i < n; i++) {
         uint64_t size = loader_module_size(ctx, i);
@@ -132,7 +133,6 @@ int loader_plan_modules(struct load_ctx *ctx, uint64_t limit, bool contiguous)
     if (r < 0)
         return r;
     ctx->mod_count = n;
-    ctx->initrd_total = total;
     return 0;
 }
 

@@ -327,6 +327,11 @@ int loader_bzimage(struct load_ctx *ctx)
     if (r == 0) {
         uint64_t max = h.initrd_addr_max < LOADER_4G - 1 ? h.initrd_addr_max : LOADER_4G - 1;
         r = loader_plan_modules(ctx, max + 1, true);
+        if (r == -ENOMEM)
+            r = vmm_err(r, "%s: bzImage: no room for the initrd%s (%llu bytes) in RAM between "
+                        "1 MiB and initrd_addr_max 0x%x, clear of the kernel", fn,
+                        cfg->num_modules ? " and modules" : "",
+                        (unsigned long long)ctx->initrd_total, h.initrd_addr_max);
     }
     uint64_t initrd = ctx->mod_count ? ctx->mod_gpa[0] : 0;
     uint8_t *bp = ctx->info_page;

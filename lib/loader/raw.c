@@ -23,6 +23,9 @@ int loader_raw(struct load_ctx *ctx)
     if (c->raw_cpu_mode != VMM_CPU_MODE_LONG && c->raw_entry > UINT32_MAX)
         return vmm_err(-EINVAL, "%s: raw_entry 0x%llx is beyond 4 GiB, out of 32-bit reach", fn,
                        (unsigned long long)c->raw_entry);
+    if (ctx->image_size - 1 > UINT64_MAX - c->raw_gpa)
+        return vmm_err(-EINVAL, "%s: raw_gpa 0x%llx + the %llu-byte image wraps past 2^64", fn,
+                       (unsigned long long)c->raw_gpa, (unsigned long long)ctx->image_size);
     ctx->entry.rip = c->raw_entry;
     int r = loader_cpu_plan(ctx);
     if (r == 0)
