@@ -128,7 +128,9 @@ VMM_API int vmm_device_unmap(vmm_device *dev, uint32_t space, uint64_t addr);
  *        IOAPIC.
  * @param gsi   Global system interrupt number, 0 .. 23.
  * @param level 1 to assert, 0 to deassert (edge-triggered lines: assert
- *              then deassert).
+ *              then deassert). Lines are wired-OR, like a shared ISA or PCI
+ *              INTx line: the GSI stays high while any device asserts it,
+ *              and a device that is detached lets go of its lines.
  * @return 0; -EINVAL (NULL, gsi out of range); -ENODEV (the VM has no
  *         irqchip: platform NONE); KVM's errno.
  * Thread-safe: callable from callbacks and from device threads.

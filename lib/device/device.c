@@ -70,9 +70,35 @@ VMM_API int vmm_device_attach(vmm_vm *vm, const struct vmm_device_ops *ops, void
     return 0;
 }
 
+/* Raises or lowers @dev's hold on @gsi; the line follows the OR of all
+ * holders. Call with vm->irq_lock held. */
+static int drive_line(vmm_device *dev, uint32_t gsi, bool level)
+{
+    vmm_vm *vm = dev->vm;
+    uint32_t bit = 1u << gsi;
+    if (level == !!(dev->irq_asserted & bit))
+        return 0; /* no change in this device's hold */
+    uint16_t holders = vm->irq_holders[gsi];
+    if (holders == (level ? 0 : 1)) {
+        struct kvm_irq_level irq = { .irq = gsi, .level = level ? 1 : 0 };
+        int r = vmm_kvm_ioctl(vm->fd, KVM_IRQ_LINE, &irq, "vmm_device_set_irq: KVM_IRQ_LINE");
+        if (r < 0)
+            return r;
+    }
+    vm->irq_holders[gsi] = (uint16_t)(level ? holders + 1 : holders - 1);
+    dev->irq_asserted ^= bit;
+    return 0;
+}
+
 static void free_device(vmm_device *dev)
 {
     vmm_vm *vm = dev->vm;
+    /* A device that goes away lets go of its interrupt lines. */
+    pthread_mutex_lock(&vm->irq_lock);
+    for (uint32_t gsi = 0; dev->irq_asserted && gsi < 24; gsi++)
+        if (dev->irq_asserted & (1u << gsi) && drive_line(dev, gsi, false) < 0)
+            dev->irq_asserted &= ~(1u << gsi); /* KVM refused: forget it anyway */
+    pthread_mutex_unlock(&vm->irq_lock);
     vmm_dispatch_forget_ranges(vm);
     vmm_range_map_remove_owner(&vm->pio, dev);
     vmm_range_map_remove_owner(&vm->mmio, dev);
@@ -185,8 +211,9 @@ VMM_API int vmm_device_set_irq(vmm_device *dev, uint32_t gsi, int level)
     /* KVM's default routing: GSI 0-15 to PIC and IOAPIC, 16-23 IOAPIC only. */
     if (gsi > 23)
         return vmm_err(-EINVAL, "%s: device '%s': gsi %u is not 0-23", fn, dev->name, gsi);
-    struct kvm_irq_level irq = { .irq = gsi, .level = level ? 1 : 0 };
-    int r = vmm_kvm_ioctl(dev->vm->fd, KVM_IRQ_LINE, &irq, "vmm_device_set_irq: KVM_IRQ_LINE");
+    pthread_mutex_lock(&dev->vm->irq_lock);
+    int r = drive_line(dev, gsi, level != 0);
+    pthread_mutex_unlock(&dev->vm->irq_lock);
     return r < 0 ? r : 0;
 }
 

@@ -88,6 +88,7 @@ VMM_API int vmm_vm_create(const struct vmm_vm_config *cfg, vmm_vm **out)
     vm->kick_signal = c.kick_signal;
     vm->vcpus = vcpus;
     pthread_mutex_init(&vm->change_lock, NULL);
+    pthread_mutex_init(&vm->irq_lock, NULL);
     vm->fd = vmm_kvm_create_vm(fn);
     if (vm->fd < 0) {
         r = vm->fd;
@@ -143,6 +144,7 @@ VMM_API void vmm_vm_destroy(vmm_vm *vm)
         close(vm->fd);
     vmm_memory_fini(&vm->memory);
     pthread_mutex_destroy(&vm->change_lock);
+    pthread_mutex_destroy(&vm->irq_lock);
     free(vm);
 }
 

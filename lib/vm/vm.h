@@ -26,6 +26,7 @@ struct vmm_device {
     bool serialize;            /* take lock around callbacks */
     bool racy_counters;        /* callbacks may run concurrently: count atomically */
     bool own_errors;           /* its callbacks word their own vmm_last_error() */
+    uint32_t irq_asserted;     /* GSIs this device holds high (vm->irq_lock) */
     pthread_mutex_t lock;
     struct vmm_device *prev, *next; /* attach order */
     /* Callback invocations, indexed by VMM_ACCESS_INDEX(space, is_write). */
@@ -84,6 +85,11 @@ struct vmm_vm {
     int kick_signal; /* 0: none */
     bool has_irqchip; /* KVM_CREATE_IRQCHIP done (platform PC) */
     bool open_bus;    /* VMM_VM_F_OPEN_BUS */
+    /* Interrupt lines are wired-OR: KVM_IRQ_LINE from user space has one
+     * source, so a GSI is raised when its first device asserts it and
+     * lowered when its last one lets go. */
+    pthread_mutex_t irq_lock;
+    uint16_t irq_holders[24];
     vmm_vcpu **vcpus;
 
     struct vmm_memory memory;

@@ -20,5 +20,6 @@
 #define PC_IRQ_PIC_ONLY 4    /* left masked in the IOAPIC: only the PIC sees it */
 #define PC_IRQ_ROUTED   5
 #define PC_IRQ_VECTOR   0x35
+#define PC_IRQ_LEVEL    3    /* level-triggered in the 8259 (ELCR): IRR follows the line */
 
 #endif

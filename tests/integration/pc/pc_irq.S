@@ -4,7 +4,9 @@
  * 0 (fixed, edge, unmasked), then forever reports, as one 4-byte OUT to
  * PC_REPORT_PORT: the master 8259's IRR (bits 7:0, read after OCW3 0x0a)
  * and whether the LAPIC's IRR holds PC_IRQ_VECTOR (bit 8). The test
- * raises lines between reports and ends the run. */
+ * raises lines between reports and ends the run. IRQ PC_IRQ_LEVEL is made
+ * level-triggered in the 8259's ELCR (port 0x4d0), so its IRR bit shows
+ * the line's level rather than a latched edge. */
 #include "pc_guest.h"
 
 #define APIC_SVR       0xfee000f0
@@ -17,6 +19,9 @@
     .section .text.start, "ax"
     .globl _start
 _start:
+    mov     $(1 << PC_IRQ_LEVEL), %al       /* ELCR1: IRQ PC_IRQ_LEVEL level-triggered */
+    mov     $0x4d0, %dx
+    out     %al, %dx
     movl    $0x1ff, APIC_SVR               /* APIC enabled, spurious 0xff */
     movl    $IOREDTBL(PC_IRQ_ROUTED), IOREGSEL
     movl    $PC_IRQ_VECTOR, IOWIN          /* low: vector, fixed, unmasked */

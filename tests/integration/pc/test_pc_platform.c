@@ -386,6 +386,82 @@ static void test_irq_lines(void **state)
     h_dev_free(d);
 }
 
+/* Two devices share a level-triggered line (as COM1 and COM3 share IRQ 4):
+ * the line is the OR of both, so one letting go does not lower it while
+ * the other still asserts it; detaching a device lets go of its lines. */
+struct wired_or {
+    vmm_device *a, *b;
+    uint32_t seen[6];
+    int step;
+    int err;
+};
+
+static int wired_or_hook(struct h_dev *d, vmm_vcpu *vcpu, const struct vmm_io *io)
+{
+    struct wired_or *s = pc_hook_data(d);
+    if (io->addr != PC_REPORT_PORT || !io->is_write || s->step >= 6)
+        return 0;
+    s->seen[s->step] = (uint32_t)h_le(io->data, io->len);
+    int r = 0;
+    switch (s->step++) {
+    case 0: r = vmm_device_set_irq(s->a, PC_IRQ_LEVEL, 1); break;       /* A high */
+    case 1: r = vmm_device_set_irq(s->b, PC_IRQ_LEVEL, 1); break;       /* A, B high */
+    case 2: r = vmm_device_set_irq(s->a, PC_IRQ_LEVEL, 0); break;       /* B high */
+    case 3: r = vmm_device_set_irq(s->b, PC_IRQ_LEVEL, 0); break;       /* none */
+    case 4: r = vmm_device_set_irq(s->b, PC_IRQ_LEVEL, 1); break;       /* B high */
+    default: r = vmm_vcpu_request_exit(vcpu, VMM_REQUEST_DEBUG_EXIT, 0); break;
+    }
+    if (r < 0)
+        s->err = r;
+    return 0;
+}
+
+static int nop_pio(vmm_device *dev, vmm_vcpu *vcpu, const struct vmm_io *io, void *user)
+{
+    (void)dev, (void)vcpu, (void)io, (void)user;
+    return 0;
+}
+
+static vmm_device *line_holder(vmm_vm *vm, const char *name)
+{
+    struct vmm_device_ops ops = VMM_DEVICE_OPS_INIT;
+    ops.name = name;
+    ops.pio = nop_pio;
+    vmm_device *dev = NULL;
+    H_OK(vmm_device_attach(vm, &ops, NULL, &dev));
+    return dev;
+}
+
+static void test_irq_wired_or(void **state)
+{
+    (void)state;
+    h_require_kvm();
+    vmm_vm *vm = pc_vm_new(1, 2 * MIB);
+    pc_load(vm, "pc_irq");
+    h_setup_vcpu(h_vcpu(vm, 0), VMM_CPU_MODE_PROTECTED, 0);
+    struct wired_or s = { .a = line_holder(vm, "holder-a"), .b = line_holder(vm, "holder-b") };
+    struct h_dev *d = pc_ports_dev(vm, wired_or_hook, &s);
+    assert_int_equal(pc_run_to_exit(h_vcpu(vm, 0)), 0);
+    assert_int_equal(s.err, 0);
+    const uint32_t bit = 1u << PC_IRQ_LEVEL;
+    print_message("reports: 0x%x 0x%x 0x%x 0x%x 0x%x 0x%x\n", s.seen[0], s.seen[1], s.seen[2],
+                  s.seen[3], s.seen[4], s.seen[5]);
+    assert_int_equal(s.seen[0] & bit, 0);   /* nobody */
+    assert_int_equal(s.seen[1] & bit, bit); /* A */
+    assert_int_equal(s.seen[2] & bit, bit); /* A and B */
+    assert_int_equal(s.seen[3] & bit, bit); /* B still holds it */
+    assert_int_equal(s.seen[4] & bit, 0);   /* nobody */
+    assert_int_equal(s.seen[5] & bit, bit); /* B again */
+
+    /* B, detached while holding the line, lowers it: a last run reads it. */
+    H_OK(vmm_device_detach(s.b));
+    s.step = 5;
+    assert_int_equal(pc_run_to_exit(h_vcpu(vm, 0)), 0);
+    assert_int_equal(s.seen[5] & bit, 0);
+    vmm_vm_destroy(vm);
+    h_dev_free(d);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -397,6 +473,7 @@ int main(void)
         cmocka_unit_test(test_topology_4),
         cmocka_unit_test(test_cpuid_policy),
         cmocka_unit_test(test_irq_lines),
+        cmocka_unit_test(test_irq_wired_or),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
