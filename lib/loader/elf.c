@@ -43,7 +43,8 @@ static int parse_notes(const uint8_t *p, uint64_t len, struct elf_image *out, ui
             return vmm_err(-ENOEXEC, "%s: ELF: note at +0x%llx of note segment %u: n_descsz %u "
                            "runs past the segment's %llu bytes", fn, (unsigned long long)off,
                            index, descsz, (unsigned long long)len);
-        if (type == XEN_ELFNOTE_PHYS32_ENTRY && namesz == 4 && memcmp(p + name_off, "Xen", 4) == 0) {
+        if (type == XEN_ELFNOTE_PHYS32_ENTRY && namesz == 4 &&
+            memcmp(p + name_off, "Xen", 4) == 0) {
             /* Linux emits a pointer-sized value (_ASM_PTR: 8 bytes on x86-64
              * up to 6.x, a 4-byte .long since); either must be below 4 GiB. */
             if (descsz == 4) {

@@ -75,7 +75,9 @@ VMM_API int vmm_vm_set_cpuid_policy(vmm_vm *vm, const struct vmm_cpuid_override 
         if (overrides[i].reg > VMM_CPUID_EDX)
             return vmm_err(-EINVAL, "%s: override %u: reg %u is not a vmm_cpuid_reg", fn, i,
                            overrides[i].reg);
-    int r = vmm_vm_check_idle(vm, fn);
+    /* Held throughout: no vCPU may start, and no other change run, between
+     * the tables' check and their installation. */
+    int r = vmm_vm_begin_change(vm, fn);
     if (r < 0)
         return r;
 
@@ -122,5 +124,6 @@ out:
     free(next);
     free(old);
     free(old_count);
+    vmm_vm_end_change(vm);
     return r;
 }

@@ -61,9 +61,20 @@ static int msr_supported(const struct kvm_msr_list *list, uint32_t index)
  * (arch/x86_64/msr.rs) and kvmtool's (x86/kvm-cpu.c): SYSENTER/SYSCALL
  * state cleared, TSC 0, fast strings on, MTRRs on with write-back default.
  * Only MSRs that KVM_GET_MSR_INDEX_LIST reports (the guest MSRs KVM
- * supports, api.rst) are set: this KVM, for one, does not list
- * MTRRdefType. IA32_MISC_ENABLE keeps the bits KVM already set (e.g.
- * PEBS/BTS unavailable). */
+ * supports, api.rst) are set, except MTRRdefType: KVM emulates the MTRRs
+ * but never lists them (arch/x86/kvm/x86.c msrs_to_save), so it is set on
+ * its own whenever CPUID advertises MTRRs, and a refusal is not fatal.
+ * IA32_MISC_ENABLE keeps the bits KVM already set (e.g. PEBS/BTS
+ * unavailable). */
+/* CPUID.1:EDX[12], MTRR, in the vCPU's table. */
+static bool has_mtrr(const vmm_vcpu *vcpu)
+{
+    for (uint32_t i = 0; i < vcpu->cpuid_count; i++)
+        if (vcpu->cpuid[i].function == 1)
+            return vcpu->cpuid[i].edx & (1u << 12);
+    return false;
+}
+
 static int set_msrs(vmm_vcpu *vcpu)
 {
     static const char fn[] = "vmm_vm_create";
@@ -93,7 +104,7 @@ static int set_msrs(vmm_vcpu *vcpu)
     if (r < 0)
         goto out;
     for (uint32_t i = 0; i < N; i++) {
-        if (msr_supported(list, defaults[i].index))
+        if (defaults[i].index != MSR_MTRR_DEF_TYPE && msr_supported(list, defaults[i].index))
             msrs->entries[msrs->nmsrs++] =
                 (struct kvm_msr_entry){ .index = defaults[i].index, .data = defaults[i].value };
     }
@@ -117,6 +128,17 @@ static int set_msrs(vmm_vcpu *vcpu)
                     msrs->entries[r].index, vcpu->index);
     else if (r > 0)
         r = 0;
+    if (r == 0 && has_mtrr(vcpu)) {
+        /* Without it the guest sees MTRRs, all disabled: every access
+         * uncached, and Linux then also skips PAT. */
+        struct { struct kvm_msrs h; struct kvm_msr_entry e; } mtrr = {
+            .h.nmsrs = 1,
+            .e = { .index = MSR_MTRR_DEF_TYPE, .data = MTRR_DEF_TYPE_E | MTRR_TYPE_WB },
+        };
+        if (vmm_kvm_ioctl(vcpu->fd, KVM_SET_MSRS, &mtrr, "vmm_vm_create: KVM_SET_MSRS") != 1)
+            vmm_log(VMM_LOG_DEBUG, "vCPU %u: KVM did not take MTRRdefType; the guest's MTRRs "
+                    "stay disabled", vcpu->index);
+    }
 out:
     free(list);
     free(msrs);
