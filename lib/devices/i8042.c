@@ -5,9 +5,11 @@
  * driver to probe it and for `reboot=k`. Commands follow the IBM PS/2
  * Hardware Interface Technical Reference, "Keyboard and Auxiliary Device
  * Controller" (cited as "PS/2 TR"), which Linux's drivers/input/serio/
- * i8042.h mirrors. The model raises no interrupts (IRQ 1 and 12 stay low):
- * with no devices behind it, only command replies ever fill its buffer, and
- * drivers poll for those. */
+ * i8042.h mirrors. With an irqchip (platform PC) the output buffer drives
+ * IRQ 1 (keyboard data) or IRQ 12 (auxiliary data) while it is full and
+ * the command byte enables that interrupt, as on the chip: Linux's driver
+ * checks that its AUX loopback byte raises IRQ 12 and otherwise waits
+ * 250 ms and gives the port up. */
 #include <vmm/vmm.h>
 
 #include "core/error.h"
@@ -30,6 +32,7 @@
 
 /* Controller command byte, RAM byte 0 (PS/2 TR, "Command Byte"). */
 #define CTR_KBDINT 0x01
+#define CTR_AUXINT 0x02
 #define CTR_SYS    0x04
 #define CTR_KBDDIS 0x10
 #define CTR_AUXDIS 0x20
@@ -44,8 +47,12 @@
 #define OUTPORT_A20   0x02
 
 #define OBUF_SIZE 16
+#define IRQ_KBD 1
+#define IRQ_AUX 12
 
 struct i8042 {
+    vmm_device *dev;
+    bool has_irqs;         /* the VM has an irqchip */
     uint8_t ram[32];       /* ram[0] is the command byte */
     uint8_t outport;
     uint8_t pending;       /* command waiting for its data byte, or 0 */
@@ -58,9 +65,25 @@ struct i8042 {
 
 static void i8042_reset_state(struct i8042 *k)
 {
+    vmm_device *dev = k->dev;
+    bool has_irqs = k->has_irqs;
     memset(k, 0, sizeof(*k));
+    k->dev = dev;
+    k->has_irqs = has_irqs;
     k->ram[0] = CTR_DEFAULT;
     k->outport = OUTPORT_RESET | OUTPORT_A20;
+}
+
+/* IRQ 1 / 12 follow the output buffer and the command byte's enables. */
+static int update_irqs(const struct i8042 *k)
+{
+    if (!k->has_irqs)
+        return 0;
+    bool full = k->obuf_count > 0, aux = full && k->obuf_aux[k->obuf_head];
+    int r = vmm_device_set_irq(k->dev, IRQ_KBD, full && !aux && (k->ram[0] & CTR_KBDINT));
+    if (r == 0)
+        r = vmm_device_set_irq(k->dev, IRQ_AUX, aux && (k->ram[0] & CTR_AUXINT));
+    return r;
 }
 
 /* A reply to the guest. The real controller has one output byte; a few are
@@ -174,19 +197,24 @@ static int i8042_pio(vmm_device *dev, vmm_vcpu *vcpu, const struct vmm_io *io, v
     uint8_t *data = io->data;
     /* Each port is mapped alone, so offset is 0; only the first byte of a
      * wider access reaches the controller (the rest belong to other ports). */
+    int r;
     if (!io->is_write) {
         data[0] = io->addr == I8042_CMD_PORT ? read_status(k) : read_data(k);
         memset(data + 1, 0xff, io->len - 1);
-        return 0;
+        r = 0;
+    } else {
+        k->last_was_cmd = io->addr == I8042_CMD_PORT;
+        r = k->last_was_cmd ? write_command(k, vcpu, data[0]) : write_data(k, vcpu, data[0]);
     }
-    k->last_was_cmd = io->addr == I8042_CMD_PORT;
-    return k->last_was_cmd ? write_command(k, vcpu, data[0]) : write_data(k, vcpu, data[0]);
+    int irq = update_irqs(k);
+    return r < 0 ? r : irq;
 }
 
 static void i8042_reset(vmm_device *dev, void *user)
 {
     (void)dev;
     i8042_reset_state(user);
+    update_irqs(user);
 }
 
 VMM_API int vmm_i8042_attach(vmm_vm *vm, vmm_device **out)
@@ -194,7 +222,7 @@ VMM_API int vmm_i8042_attach(vmm_vm *vm, vmm_device **out)
     static const char fn[] = "vmm_i8042_attach";
     if (!vm)
         return vmm_err(-EINVAL, "%s: vm is NULL", fn);
-    struct i8042 *k = malloc(sizeof(*k));
+    struct i8042 *k = calloc(1, sizeof(*k));
     if (!k)
         return vmm_err(-ENOMEM, "%s: out of memory", fn);
     i8042_reset_state(k);
@@ -211,6 +239,8 @@ VMM_API int vmm_i8042_attach(vmm_vm *vm, vmm_device **out)
     int r = vmm_devices_attach_pio(vm, &ops, k, ports, 2, &dev);
     if (r < 0)
         return r;
+    k->dev = dev;
+    k->has_irqs = vmm_device_set_irq(dev, IRQ_KBD, 0) == 0; /* -ENODEV without an irqchip */
     if (out)
         *out = dev;
     return 0;

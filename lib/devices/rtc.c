@@ -29,7 +29,7 @@ enum {
     REG_CENTURY = 0x32, /* IBM PC/AT; ACPI's FADT "CENTURY" names it */
 };
 
-#define A_UIP      0x80 /* update in progress: never set, reads are atomic here */
+#define A_UIP      0x80 /* update in progress: never set (each read samples the clock) */
 #define A_DEFAULT  0x26 /* 32.768 kHz time base, 1024 Hz periodic rate */
 #define B_SET      0x80
 #define B_DM       0x04 /* data mode: 1 binary, 0 BCD */
@@ -52,6 +52,11 @@ struct rtc {
     uint8_t index;
     uint8_t cmos[128];
     int64_t offset; /* seconds the guest's clock is ahead of the host's */
+    /* While register B's SET bit is on, the clock stands still at @held
+     * and field writes change @held alone; clearing SET starts the clock
+     * from it (MC146818A, register B bit 7). */
+    bool setting;
+    struct tm held;
 };
 
 /* ---- clock registers ------------------------------------------------------ */
@@ -76,8 +81,20 @@ static int from_reg(const struct rtc *rtc, uint8_t v)
 
 static void guest_time(const struct rtc *rtc, struct tm *tm)
 {
+    if (rtc->setting) {
+        *tm = rtc->held;
+        return;
+    }
     time_t now = time(NULL) + (time_t)rtc->offset;
     gmtime_r(&now, tm);
+}
+
+/* Moves the clock so that it reads @tm now. */
+static void run_from(struct rtc *rtc, struct tm *tm)
+{
+    time_t t = timegm(tm);
+    if (t != (time_t)-1)
+        rtc->offset = (int64_t)t - (int64_t)time(NULL);
 }
 
 static uint8_t read_clock(const struct rtc *rtc, uint8_t reg)
@@ -102,9 +119,12 @@ static uint8_t read_clock(const struct rtc *rtc, uint8_t reg)
     }
 }
 
-/* The guest sets a clock field: the clock is moved so that the field reads
- * the new value, by changing the offset to host time. Out-of-range values
- * are ignored; the day of the week follows from the date and cannot be set. */
+/* The guest sets a clock field. With SET on, only the held time changes
+ * (Linux's mc146818_set_time() writes every field that way, so a date
+ * such as February 31 in between is never normalised); without it the
+ * clock is moved at once so that the field reads the new value.
+ * Out-of-range values are ignored; the day of the week follows from the
+ * date and cannot be set. */
 static void write_clock(struct rtc *rtc, uint8_t reg, uint8_t value)
 {
     struct tm tm;
@@ -134,9 +154,10 @@ static void write_clock(struct rtc *rtc, uint8_t reg, uint8_t value)
         break;
     default: return; /* REG_WDAY */
     }
-    time_t t = timegm(&tm);
-    if (t != (time_t)-1)
-        rtc->offset = (int64_t)t - (int64_t)time(NULL);
+    if (rtc->setting)
+        rtc->held = tm;
+    else
+        run_from(rtc, &tm);
 }
 
 static bool is_clock(uint8_t reg)
@@ -227,10 +248,27 @@ static uint8_t read_cmos(struct rtc *rtc, uint8_t reg)
     }
 }
 
+/* Register B: SET on holds the clock; SET off starts it from the held
+ * time. */
+static void write_b(struct rtc *rtc, uint8_t value)
+{
+    bool set = value & B_SET;
+    if (set && !rtc->setting) {
+        guest_time(rtc, &rtc->held);
+        rtc->setting = true;
+    } else if (!set && rtc->setting) {
+        rtc->setting = false;
+        run_from(rtc, &rtc->held);
+    }
+    rtc->cmos[REG_B] = value;
+}
+
 static void write_cmos(struct rtc *rtc, uint8_t reg, uint8_t value)
 {
     if (is_clock(reg))
         write_clock(rtc, reg, value);
+    else if (reg == REG_B)
+        write_b(rtc, value);
     else if (reg == REG_A)
         rtc->cmos[REG_A] = value & ~A_UIP; /* UIP is read-only */
     else if (reg != REG_C && reg != REG_D && !is_memory_size(reg))

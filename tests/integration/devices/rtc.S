@@ -93,6 +93,25 @@ _start:
     CMOS_REPORT 0x32, 0x63
     CMOS_WRITE 0x09, 0x4a
     CMOS_REPORT 0x09, 0x64
+    /* Setting the time as Linux's mc146818_set_time() does: SET, then
+     * year, month, day, hours, minutes, seconds, then SET off. The clock
+     * stands still while SET is on: the test sleeps over a second on the
+     * DEV_REQ_INPUT request, and the seconds still read what was written. */
+    CMOS_WRITE 0x0b, 0x82       /* SET, 24-hour BCD */
+    CMOS_WRITE 0x09, 0x31       /* 2131 (century 21 from above) */
+    CMOS_WRITE 0x08, 0x02       /* February */
+    CMOS_WRITE 0x07, 0x10       /* the 10th */
+    CMOS_WRITE 0x04, 0x12
+    CMOS_WRITE 0x02, 0x34
+    CMOS_WRITE 0x00, 0x56
+    mov     $DEV_REQ_PORT, %dx
+    mov     $DEV_REQ_INPUT, %eax
+    out     %eax, %dx
+    CMOS_REPORT 0x00, 0x70
+    CMOS_REPORT 0x08, 0x71
+    CMOS_REPORT 0x07, 0x72
+    CMOS_WRITE 0x0b, 0x02       /* SET off: the clock runs from the new time */
+    CLOCK 0x78
     EXIT DEV_EXIT_OK
 3:  hlt
     jmp     3b

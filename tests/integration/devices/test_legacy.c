@@ -60,6 +60,32 @@ static void test_i8042_output_port_reset(void **state)
     run_i8042(1);
 }
 
+/* On platform PC the output buffer drives IRQ 12 (AUX data) or IRQ 1
+ * (keyboard data) while full and enabled in the command byte. */
+static void test_i8042_irqs(void **state)
+{
+    (void)state;
+    h_require_kvm();
+    vmm_vm *vm = dev_vm_new(VMM_PLATFORM_PC, 4u << 20, "i8042_irq", 0);
+    struct h_dev *rep = dev_report_dev(vm, NULL, NULL);
+    H_OK(vmm_i8042_attach(vm, NULL));
+    assert_int_equal(dev_run_to_exit(h_vcpu(vm, 0)), DEV_EXIT_OK);
+    struct dev_reports r;
+    dev_reports_get(rep, &r);
+    const uint8_t irq1 = 1u << 1, irq12 = 1u << (12 - 8);
+    assert_int_equal(r.value[0x01] & irq1, 0);
+    assert_int_equal(r.value[0x02] & irq12, 0);
+    assert_int_equal(r.value[0x03] & irq12, irq12); /* AUX byte waiting */
+    DEV_EXPECT(&r, 0x04, 0xa5);
+    assert_int_equal(r.value[0x05] & irq12, 0);     /* read: line low */
+    assert_int_equal(r.value[0x06] & irq1, irq1);   /* self-test reply: IRQ 1's edge */
+    DEV_EXPECT(&r, 0x07, 0x55);
+    assert_int_equal(r.value[0x09] & irq12, 0);     /* AUXINT off */
+    DEV_EXPECT(&r, 0x0a, 0x5a);
+    vmm_vm_destroy(vm);
+    h_dev_free(rep);
+}
+
 /* ---- RTC -------------------------------------------------------------- */
 
 static int bcd(uint8_t v)
@@ -91,6 +117,17 @@ static void expect_near(time_t t, time_t lo, time_t hi, const char *what)
                  (long long)t, (long long)lo, (long long)hi);
 }
 
+/* DEV_REQ_INPUT from rtc.S: wait long enough for a running clock to tick. */
+static int sleep_hook(struct h_dev *d, vmm_vcpu *vcpu, const struct vmm_io *io)
+{
+    (void)d, (void)vcpu;
+    if (io->is_write && io->addr == DEV_REQ_PORT && h_le(io->data, io->len) == DEV_REQ_INPUT) {
+        struct timespec ts = { 1, 200 * 1000 * 1000 };
+        nanosleep(&ts, NULL);
+    }
+    return 0;
+}
+
 static void test_rtc(void **state)
 {
     (void)state;
@@ -98,7 +135,7 @@ static void test_rtc(void **state)
     vmm_vm *vm = dev_vm_new(VMM_PLATFORM_NONE, 32u << 20, "rtc", 0);
     /* RAM above 4 GiB too, for the memory-size bytes. */
     H_OK(vmm_memory_add_ram(vm, 1ull << 32, 64u << 20, 0, NULL));
-    struct h_dev *rep = dev_report_dev(vm, NULL, NULL);
+    struct h_dev *rep = dev_report_dev(vm, sleep_hook, NULL);
     vmm_device *dev = NULL;
     H_OK(vmm_rtc_attach(vm, &dev));
     assert_non_null(dev);
@@ -166,6 +203,19 @@ static void test_rtc(void **state)
     DEV_EXPECT(&r, 0x62, 0x42);
     DEV_EXPECT(&r, 0x63, 0x21);
     DEV_EXPECT(&r, 0x64, 0x42); /* invalid BCD ignored */
+    /* SET held the clock through the 1.2 s sleep, and nothing was
+     * normalised between the field writes. */
+    DEV_EXPECT(&r, 0x70, 0x56);
+    DEV_EXPECT(&r, 0x71, 0x02);
+    DEV_EXPECT(&r, 0x72, 0x10);
+    struct tm set_tm = { .tm_sec = 56, .tm_min = 34, .tm_hour = 12, .tm_mday = 10, .tm_mon = 1,
+                         .tm_year = 2131 - 1900 };
+    time_t want = timegm(&set_tm);
+    int wday_set;
+    time_t got = reported_time(&r, 0x78, 1, &wday_set);
+    if (got < want || got > want + 3)
+        fail_msg("after setting the clock it reads %lld, expected %lld (+3 s)", (long long)got,
+                 (long long)want);
 
     vmm_vm_destroy(vm);
     h_dev_free(rep);
@@ -190,6 +240,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_i8042_pulse_reset),
+        cmocka_unit_test(test_i8042_irqs),
         cmocka_unit_test(test_i8042_output_port_reset),
         cmocka_unit_test(test_rtc),
         cmocka_unit_test(test_debug_exit),
