@@ -43,6 +43,14 @@ static inline void bench_die(const char *fmt, ...)
     exit(1);
 }
 
+/* A libvmm call that must succeed (the file includes <vmm/vmm.h>). */
+#define CHECK(call)                                                                  \
+    do {                                                                             \
+        int err_ = (call);                                                           \
+        if (err_ < 0)                                                                \
+            bench_die("%s: %s (%s)", #call, vmm_strerror(err_), vmm_last_error());   \
+    } while (0)
+
 static inline uint64_t bench_now_ns(void)
 {
     struct timespec ts;

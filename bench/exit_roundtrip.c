@@ -91,13 +91,6 @@ static int sink_pio(vmm_device *dev, vmm_vcpu *vcpu, const struct vmm_io *io, vo
     return 0;
 }
 
-#define CHECK(call)                                                                  \
-    do {                                                                             \
-        int err_ = (call);                                                           \
-        if (err_ < 0)                                                                \
-            bench_die("%s: %s (%s)", #call, vmm_strerror(err_), vmm_last_error());   \
-    } while (0)
-
 static void lib_setup(struct lib_side *s)
 {
     struct vmm_vm_config cfg = VMM_VM_CONFIG_INIT;

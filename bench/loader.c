@@ -68,13 +68,6 @@
 #define LINUX_MARKER "Linux version"
 #define PAYLOAD_MARKER "kernel=multiboot"
 
-#define CHECK(call)                                                                  \
-    do {                                                                             \
-        int err_ = (call);                                                           \
-        if (err_ < 0)                                                                \
-            bench_die("%s: %s (%s)", #call, vmm_strerror(err_), vmm_last_error());   \
-    } while (0)
-
 static uint8_t *read_whole(const char *path, size_t *size)
 {
     FILE *f = fopen(path, "rb");

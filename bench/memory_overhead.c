@@ -25,13 +25,6 @@
 #define LOAD_GPA 0x1000
 #define RAM_SIZE (1u << 20)
 
-#define CHECK(call)                                                                  \
-    do {                                                                             \
-        int err_ = (call);                                                           \
-        if (err_ < 0)                                                                \
-            bench_die("%s: %s (%s)", #call, vmm_strerror(err_), vmm_last_error());   \
-    } while (0)
-
 static const uint8_t hlt = 0xf4;
 static long page_size;
 

@@ -25,13 +25,6 @@
 
 static uint8_t payload[PAYLOAD_SIZE];
 
-#define CHECK(call)                                                                  \
-    do {                                                                             \
-        int err_ = (call);                                                           \
-        if (err_ < 0)                                                                \
-            bench_die("%s: %s (%s)", #call, vmm_strerror(err_), vmm_last_error());   \
-    } while (0)
-
 static struct raw_ctx raw_plain, raw_cpuid;
 
 static void raw_life(const struct raw_ctx *ctx)

@@ -72,6 +72,20 @@ int loader_plan_cmdline(struct load_ctx *ctx, bool always, uint64_t *gpa)
                     ctx->cmdline_len + 1, PLAN_RAM, PLAN_ZERO, "command line");
 }
 
+void loader_report(struct load_ctx *ctx, uint32_t format, uint64_t kernel_gpa,
+                   uint64_t kernel_end, uint64_t cmdline_gpa)
+{
+    struct vmm_boot_info *i = &ctx->info;
+    i->format = format;
+    i->entry = ctx->entry.rip;
+    i->kernel_gpa = kernel_gpa;
+    i->kernel_end = kernel_end;
+    i->initrd_gpa = ctx->mod_count ? ctx->mod_gpa[0] : 0;
+    i->initrd_size = ctx->mod_count ? ctx->initrd_total : 0;
+    i->cmdline_gpa = cmdline_gpa;
+    i->boot_params_gpa = format == VMM_IMAGE_RAW ? 0 : LOADER_INFO_GPA;
+}
+
 const void *loader_module_data(const struct load_ctx *ctx, uint32_t i)
 {
     return i == 0 ? ctx->cfg->initrd : ctx->cfg->modules[i - 1].data;

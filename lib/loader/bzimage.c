@@ -362,18 +362,11 @@ int loader_bzimage(struct load_ctx *ctx)
 
     ctx->entry.rip = entry32 ? load : load + 0x200;
     ctx->entry.rsi = LOADER_INFO_GPA;
-    ctx->info.format = VMM_IMAGE_BZIMAGE;
-    ctx->info.entry = ctx->entry.rip;
-    ctx->info.kernel_gpa = load;
-    ctx->info.kernel_end = (h.relocatable ? load : h.pref_address) + h.init_size;
-    /* (A relocatable kernel is placed at or above pref_address, aligned,
-     * so it runs where it was loaded.) */
-    if (ctx->info.kernel_end < load + h.pm_size)
-        ctx->info.kernel_end = load + h.pm_size;
-    ctx->info.initrd_gpa = initrd;
-    ctx->info.initrd_size = ctx->initrd_total;
-    ctx->info.cmdline_gpa = cmdline;
-    ctx->info.boot_params_gpa = LOADER_INFO_GPA;
+    /* A relocatable kernel is placed at or above pref_address, aligned, so
+     * it runs where it was loaded; a non-relocatable one at pref_address. */
+    uint64_t end = (h.relocatable ? load : h.pref_address) + h.init_size;
+    loader_report(ctx, VMM_IMAGE_BZIMAGE, load, end > load + h.pm_size ? end : load + h.pm_size,
+                  cmdline);
     ctx->info.protocol_version = h.version;
     ctx->info.compression = payload_compression(ctx, &h, pm);
     return 0;

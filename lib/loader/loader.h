@@ -167,6 +167,13 @@ int64_t loader_find_multiboot(const uint8_t *image, uint64_t size);
  * config has none and @always) and returns its gpa (0 if none). */
 int loader_plan_cmdline(struct load_ctx *ctx, bool always, uint64_t *gpa);
 
+/* Fills ctx->info for what the format planned: @format, the entry from
+ * ctx->entry, the kernel's extent, the command line, the initrd from the
+ * placed modules and the boot structure at LOADER_INFO_GPA (none for
+ * RAW). */
+void loader_report(struct load_ctx *ctx, uint32_t format, uint64_t kernel_gpa,
+                   uint64_t kernel_end, uint64_t cmdline_gpa);
+
 /* Places the initrd and the modules after it (page-aligned, as high as
  * possible below @limit, clear of everything claimed so far) and claims
  * them, filling ctx->mod_gpa[] and ctx->mod_count (0 without an initrd).

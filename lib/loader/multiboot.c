@@ -202,7 +202,6 @@ int loader_multiboot(struct load_ctx *ctx)
         memcpy(ctx->aux + strings_off, text, strlen(text) + 1);
         strings_off += strlen(text) + 1;
     }
-    uint64_t initrd = ctx->mod_count ? ctx->mod_gpa[0] : 0;
 
     uint8_t *mbi = ctx->info_page;
     uint32_t lower, upper;
@@ -220,13 +219,6 @@ int loader_multiboot(struct load_ctx *ctx)
     ctx->entry.rip = entry;
     ctx->entry.rax = MB_BOOT_MAGIC;
     ctx->entry.rbx = LOADER_INFO_GPA;
-    ctx->info.format = VMM_IMAGE_MULTIBOOT;
-    ctx->info.entry = entry;
-    ctx->info.kernel_gpa = lo;
-    ctx->info.kernel_end = hi;
-    ctx->info.initrd_gpa = initrd;
-    ctx->info.initrd_size = initrd ? ctx->cfg->initrd_size : 0;
-    ctx->info.cmdline_gpa = cmdline;
-    ctx->info.boot_params_gpa = LOADER_INFO_GPA;
+    loader_report(ctx, VMM_IMAGE_MULTIBOOT, lo, hi, cmdline);
     return 0;
 }

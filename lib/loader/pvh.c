@@ -77,14 +77,13 @@ int loader_pvh(struct load_ctx *ctx)
             strings_off += strlen(text) + 1;
         }
     }
-    uint64_t initrd = ctx->mod_count ? ctx->mod_gpa[0] : 0;
 
     uint8_t *si = ctx->info_page;
     st32(si, HVM_START_MAGIC);
     st32(si + 4, 1);                     /* version */
     st32(si + 8, 0);                     /* flags */
     st32(si + 12, ctx->mod_count);       /* nr_modules */
-    st64(si + 16, initrd ? LOADER_AUX_GPA + modlist_off : 0);
+    st64(si + 16, ctx->mod_count ? LOADER_AUX_GPA + modlist_off : 0);
     st64(si + 24, cmdline);
     st64(si + 32, 0);                    /* rsdp_paddr: no ACPI tables */
     st64(si + 40, LOADER_AUX_GPA);       /* memmap_paddr */
@@ -92,13 +91,6 @@ int loader_pvh(struct load_ctx *ctx)
 
     ctx->entry.rip = elf->pvh_entry;
     ctx->entry.rbx = LOADER_INFO_GPA;
-    ctx->info.format = VMM_IMAGE_ELF_PVH;
-    ctx->info.entry = elf->pvh_entry;
-    ctx->info.kernel_gpa = lo;
-    ctx->info.kernel_end = hi;
-    ctx->info.initrd_gpa = initrd;
-    ctx->info.initrd_size = initrd ? ctx->cfg->initrd_size : 0;
-    ctx->info.cmdline_gpa = cmdline;
-    ctx->info.boot_params_gpa = LOADER_INFO_GPA;
+    loader_report(ctx, VMM_IMAGE_ELF_PVH, lo, hi, cmdline);
     return 0;
 }

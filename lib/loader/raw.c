@@ -33,9 +33,6 @@ int loader_raw(struct load_ctx *ctx)
                      PLAN_MEMORY, PLAN_KEEP, "raw image at raw_gpa");
     if (r < 0)
         return r;
-    ctx->info.format = VMM_IMAGE_RAW;
-    ctx->info.entry = c->raw_entry;
-    ctx->info.kernel_gpa = c->raw_gpa;
-    ctx->info.kernel_end = c->raw_gpa + ctx->image_size;
+    loader_report(ctx, VMM_IMAGE_RAW, c->raw_gpa, c->raw_gpa + ctx->image_size, 0);
     return 0;
 }
