@@ -40,6 +40,22 @@
     mov     $(\port), %dx
     in      %dx, %al
 .endm
+/* i8042: wait for the input buffer to be empty, then send a command (port
+ * 0x64) or a data byte (port 0x60). */
+.macro KBC_CMD cmd
+1:  in      $0x64, %al
+    test    $0x02, %al
+    jnz     1b
+    mov     $(\cmd), %al
+    out     %al, $0x64
+.endm
+.macro KBC_DATA val
+1:  in      $0x64, %al
+    test    $0x02, %al
+    jnz     1b
+    mov     $(\val), %al
+    out     %al, $0x60
+.endm
 /* End the run through the debug-exit device. */
 .macro EXIT code
     mov     $(\code), %eax

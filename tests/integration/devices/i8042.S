@@ -5,21 +5,6 @@
 #include "guest.h"
 #include "dev_guest.h"
 
-/* Wait for the input buffer to be empty, then send a command. */
-.macro KBC_CMD cmd
-1:  in      $0x64, %al
-    test    $0x02, %al
-    jnz     1b
-    mov     $(\cmd), %al
-    out     %al, $0x64
-.endm
-.macro KBC_DATA val
-1:  in      $0x64, %al
-    test    $0x02, %al
-    jnz     1b
-    mov     $(\val), %al
-    out     %al, $0x60
-.endm
 /* Wait (bounded) for the output buffer, then read and report it. */
 .macro KBC_READ tag
     mov     $100000, %ecx

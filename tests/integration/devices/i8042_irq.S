@@ -12,20 +12,6 @@
 #include "guest.h"
 #include "dev_guest.h"
 
-.macro KBC_CMD cmd
-1:  in      $0x64, %al
-    test    $0x02, %al
-    jnz     1b
-    mov     $(\cmd), %al
-    out     %al, $0x64
-.endm
-.macro KBC_DATA val
-1:  in      $0x64, %al
-    test    $0x02, %al
-    jnz     1b
-    mov     $(\val), %al
-    out     %al, $0x60
-.endm
 /* IRR of the 8259 at @port (OCW3 0x0a, then read), reported as @tag. */
 .macro IRR port, tag
     mov     $0x0a, %al
