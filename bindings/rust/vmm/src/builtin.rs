@@ -9,7 +9,7 @@ use std::sync::Arc;
 use vmm_sys as sys;
 
 use crate::device::{finish, DeviceId, Handled};
-use crate::error::{check, Error, Result};
+use crate::error::{check, Result};
 use crate::irq::IrqLine;
 use crate::link::DeviceLink;
 use crate::vm::{Failures, Vm};

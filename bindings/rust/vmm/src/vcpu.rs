@@ -277,13 +277,6 @@ impl<'vm> Vcpu<'vm> {
                 _ => err,
             });
         }
-        // A callback that cannot name its vCPU (a serial output closure)
-        // failed and stopped the VM: this run is the one that reports it.
-        if exit.reason == sys::VMM_EXIT_STOPPED {
-            if let Some(cb) = vm.failures().take_unattributed() {
-                return Err(cb);
-            }
-        }
         // SAFETY: filled by a successful run; the data lives in the run
         // page, which only this vCPU's next run (needing &mut self) changes.
         Ok(unsafe { Exit::from_raw(&exit) })

@@ -113,9 +113,6 @@ impl VmConfig {
 /// them, one slot per vCPU index.
 pub(crate) struct Failures {
     slots: Box<[Mutex<Option<Error>>]>,
-    /// A failure no vCPU index can be given for (a built-in serial's output
-    /// closure): reported by the run that returns `Exit::Stopped`.
-    unattributed: Mutex<Option<Error>>,
     /// Filled slots: lets the run loops skip locking when nothing failed.
     pending: std::sync::atomic::AtomicUsize,
 }
@@ -124,27 +121,8 @@ impl Failures {
     fn new(n: usize) -> Self {
         Failures {
             slots: (0..n).map(|_| Mutex::new(None)).collect(),
-            unattributed: Mutex::new(None),
             pending: Default::default(),
         }
-    }
-    /// Records a failure of a callback that does not know its vCPU.
-    pub(crate) fn record_unattributed(&self, err: Error) {
-        let mut s = self.unattributed.lock().unwrap_or_else(|e| e.into_inner());
-        if s.is_none() {
-            *s = Some(err);
-            self.pending.fetch_add(1, Ordering::AcqRel);
-        }
-    }
-    pub(crate) fn take_unattributed(&self) -> Option<Error> {
-        if self.pending.load(Ordering::Acquire) == 0 {
-            return None;
-        }
-        let e = self.unattributed.lock().unwrap_or_else(|e| e.into_inner()).take();
-        if e.is_some() {
-            self.pending.fetch_sub(1, Ordering::AcqRel);
-        }
-        e
     }
     pub(crate) fn record(&self, index: u32, err: Error) {
         if let Some(slot) = self.slots.get(index as usize) {
@@ -586,11 +564,6 @@ impl Vm {
                 }
             }
             return Err(err);
-        }
-        if exit.reason == sys::VMM_EXIT_STOPPED {
-            if let Some(cb) = self.failures.take_unattributed() {
-                return Err(cb);
-            }
         }
         // SAFETY: filled by a successful run; data stays valid until the
         // next run, which needs &mut self again.
