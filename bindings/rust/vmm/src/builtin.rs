@@ -77,7 +77,7 @@ impl SerialConfig {
     /// Calls `f` with the bytes the guest transmits, on the vCPU thread
     /// that wrote them (possibly several at once, hence `Sync`). A panic in
     /// `f` is caught: it fails the guest's write, so that vCPU stops, and
-    /// its `run()` returns it as an [`Error`] (see [`Error::resume_panic`]).
+    /// its `run()` returns it as an [`Error`](crate::Error) (see [`Error::resume_panic`](crate::Error::resume_panic)).
     pub fn output(mut self, f: impl Fn(&[u8]) + Send + Sync + 'static) -> Self {
         self.output = Some(Box::new(f));
         self
