@@ -159,6 +159,9 @@ static inline void raw_vm_create(const struct raw_ctx *ctx, struct raw_vm *vm, s
         bench_die("KVM_CREATE_VM: %s", strerror(errno));
     if (ioctl(vm->vm_fd, KVM_SET_TSS_ADDR, RAW_TSS_ADDR) < 0)
         bench_die("KVM_SET_TSS_ADDR: %s", strerror(errno));
+    uint64_t identity_map = RAW_TSS_ADDR - 0x1000; /* KVM's default, as libvmm sets it */
+    if (ioctl(vm->vm_fd, KVM_SET_IDENTITY_MAP_ADDR, &identity_map) < 0)
+        bench_die("KVM_SET_IDENTITY_MAP_ADDR: %s", strerror(errno));
     vm->mem_size = mem_size;
     vm->mem = mmap(NULL, mem_size, PROT_READ | PROT_WRITE,
                    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);

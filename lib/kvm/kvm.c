@@ -79,6 +79,7 @@ static int probe(const char *caller)
     caps.readonly_mem = cap(fd, KVM_CAP_READONLY_MEM) > 0;
     caps.immediate_exit = cap(fd, KVM_CAP_IMMEDIATE_EXIT) > 0;
     caps.set_tss_addr = cap(fd, KVM_CAP_SET_TSS_ADDR) > 0;
+    caps.identity_map_addr = cap(fd, KVM_CAP_SET_IDENTITY_MAP_ADDR) > 0;
     caps.irqchip = cap(fd, KVM_CAP_IRQCHIP) > 0 && cap(fd, KVM_CAP_PIT2) > 0;
     int r = probe_cpuid(fd, caller);
     if (r < 0) {

@@ -16,6 +16,7 @@ struct vmm_kvm_caps {
     int readonly_mem;       /* KVM_CAP_READONLY_MEM */
     int immediate_exit;     /* KVM_CAP_IMMEDIATE_EXIT */
     int set_tss_addr;       /* KVM_CAP_SET_TSS_ADDR */
+    int identity_map_addr;  /* KVM_CAP_SET_IDENTITY_MAP_ADDR */
     int irqchip;            /* KVM_CAP_IRQCHIP and KVM_CAP_PIT2 (platform PC) */
     /* KVM_GET_SUPPORTED_CPUID */
     struct kvm_cpuid_entry2 *cpuid;
