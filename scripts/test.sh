@@ -6,7 +6,8 @@
 #     test (scripts/fetch-debian-kernel.sh; the test skips if that fails),
 #     then `meson test` runs every suite: unit,
 #     integration, examples, abi (abidiff against tests/abi/libvmm.abi),
-#     install (pkg-config) and docs (Doxygen, zero warnings); then the HTML
+#     install (pkg-config), docs (Doxygen, zero warnings) and bindings
+#     (Python; Rust with cargo, installed if missing); then the HTML
 #     reference is built (`meson compile -C build docs`).
 #  2. build-asan/ (-Db_sanitize=address,undefined): the unit, integration and
 #     examples suites again under AddressSanitizer (leak checking on) and
@@ -21,6 +22,11 @@ need_packages meson ninja-build gcc libc6-dev pkg-config libcmocka-dev \
               doxygen abigail-tools valgrind \
               zlib1g-dev liblzma-dev libzstd-dev liblz4-dev \
               gzip xz-utils zstd lz4
+# The bindings suite's Rust tests need cargo and rustc: Debian 12's (1.63,
+# the crates' minimum) unless a toolchain (e.g. rustup's) is already on PATH.
+if ! command -v cargo >/dev/null 2>&1; then
+    need_packages cargo rustc
+fi
 check_kvm || true
 
 failed=

@@ -1,9 +1,11 @@
-//! Finds libvmm for linking.
+//! Finds libvmm (the shared library, `libvmm.so`) for linking.
 //!
-//! Order: the `pkg-config` command for package `vmm` (honours PKG_CONFIG,
-//! PKG_CONFIG_PATH, PKG_CONFIG_SYSROOT_DIR as usual), then the directory in
-//! VMM_LIB_DIR, then the linker's default search path. No crates: the
-//! pkg-config program is run with std::process::Command.
+//! Order: the directory in VMM_LIB_DIR if that is set (the explicit
+//! override); otherwise the `pkg-config` command for package `vmm`
+//! (honours PKG_CONFIG, PKG_CONFIG_PATH, PKG_CONFIG_LIBDIR and
+//! PKG_CONFIG_SYSROOT_DIR as usual); if that fails, `-lvmm` on the linker's
+//! default search path, with a warning. No crates: the pkg-config program
+//! is run with std::process::Command. Static linking is not offered.
 use std::env;
 use std::path::Path;
 use std::process::Command;
@@ -15,7 +17,6 @@ fn main() {
         "PKG_CONFIG_LIBDIR",
         "PKG_CONFIG_SYSROOT_DIR",
         "VMM_LIB_DIR",
-        "VMM_STATIC",
     ] {
         println!("cargo:rerun-if-env-changed={var}");
     }

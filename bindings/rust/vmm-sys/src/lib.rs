@@ -11,8 +11,33 @@
 #![allow(non_camel_case_types)]
 #![no_std]
 
-use core::ffi::{c_char, c_int, c_void};
+use core::ffi::c_void;
 use core::fmt;
+
+// C's `int` and `char` on Linux. `core::ffi::{c_int, c_char}` would say the
+// same but are stable only since Rust 1.64, and this crate supports 1.63
+// (Debian 12's rustc); in a `no_std` crate `std::os::raw` is not available.
+type c_int = i32;
+#[cfg(any(
+    target_arch = "aarch64",
+    target_arch = "arm",
+    target_arch = "powerpc",
+    target_arch = "powerpc64",
+    target_arch = "riscv32",
+    target_arch = "riscv64",
+    target_arch = "s390x"
+))]
+type c_char = u8;
+#[cfg(not(any(
+    target_arch = "aarch64",
+    target_arch = "arm",
+    target_arch = "powerpc",
+    target_arch = "powerpc64",
+    target_arch = "riscv32",
+    target_arch = "riscv64",
+    target_arch = "s390x"
+)))]
+type c_char = i8;
 
 // ---------------------------------------------------------------- common.h
 

@@ -14,6 +14,22 @@ use std::process::Command;
 
 use vmm_sys::*;
 
+/// Offset of a field (`offset_of!(Type, field)`, or `Type, a.b` through a
+/// nested field). `offset_of!` is stable only since Rust 1.77 and
+/// this crate supports 1.63, so it is computed from a raw pointer to an
+/// uninitialised value: `addr_of!` takes the field's address without reading
+/// or creating a reference to anything.
+macro_rules! offset_of {
+    ($t:ty, $($f:tt)+) => {{
+        let value = std::mem::MaybeUninit::<$t>::uninit();
+        let base = value.as_ptr();
+        // SAFETY: `base` points to a live (if uninitialised) `$t`; addr_of!
+        // only computes a place's address, it reads nothing.
+        let field = unsafe { std::ptr::addr_of!((*base).$($f)+) };
+        field as *const u8 as usize - base as *const u8 as usize
+    }};
+}
+
 /// Size of the field a closure projects to, without needing a value.
 fn field_size<S, F>(_: fn(&S) -> &F) -> usize {
     size_of::<F>()
@@ -30,7 +46,7 @@ fn rust_fields() -> BTreeMap<String, (usize, usize)> {
             $( cname = $c; )?
             m.insert(
                 format!("{}.{}", stringify!($s), cname),
-                (std::mem::offset_of!($s, $f), field_size(|x: &$s| &x.$f)),
+                (offset_of!($s, $f), field_size(|x: &$s| &x.$f)),
             );
         )*};
     }
@@ -38,10 +54,10 @@ fn rust_fields() -> BTreeMap<String, (usize, usize)> {
     // offset within the member struct.
     macro_rules! union_fields {
         ($m:ident : $t:ident { $($f:ident $(as $c:literal)?),* }) => {
-            let base = std::mem::offset_of!(vmm_exit, u);
+            let base = offset_of!(vmm_exit, u);
             m.insert(
                 format!("vmm_exit.{}", stringify!($m)),
-                (base + std::mem::offset_of!(vmm_exit_union, $m), size_of::<$t>()),
+                (base + offset_of!(vmm_exit_union, $m), size_of::<$t>()),
             );
             $(
                 #[allow(unused_mut, unused_assignments)]
@@ -50,7 +66,7 @@ fn rust_fields() -> BTreeMap<String, (usize, usize)> {
                 m.insert(
                     format!("vmm_exit.{}.{}", stringify!($m), cname),
                     (
-                        base + std::mem::offset_of!(vmm_exit_union, $m) + std::mem::offset_of!($t, $f),
+                        base + offset_of!(vmm_exit_union, $m) + offset_of!($t, $f),
                         field_size(|x: &$t| &x.$f),
                     ),
                 );
@@ -73,7 +89,7 @@ fn rust_fields() -> BTreeMap<String, (usize, usize)> {
     union_fields!(unknown: vmm_exit_unknown { kvm_reason });
     m.insert(
         "vmm_exit.reserved".into(),
-        (std::mem::offset_of!(vmm_exit, u) + std::mem::offset_of!(vmm_exit_union, reserved), size_of::<[u64; 12]>()),
+        (offset_of!(vmm_exit, u) + offset_of!(vmm_exit_union, reserved), size_of::<[u64; 12]>()),
     );
     fields!(vmm_serial_config {
         struct_size, flags, port, reserved0, irq, out_fd, in_fd, out_fn, out_user
@@ -164,7 +180,10 @@ fn layout_output() -> Option<String> {
 
 #[test]
 fn layout_matches_c_headers() {
-    let Some(text) = layout_output() else { return };
+    let text = match layout_output() {
+        Some(text) => text,
+        None => return,
+    };
     let structs = rust_structs();
     let fields = rust_fields();
     let consts: BTreeMap<&str, i64> = CONSTANTS.iter().copied().collect();

@@ -17,7 +17,8 @@
 //! Usage: bench_exit [EXITS_PER_ROUND] [ROUNDS]   (defaults 5000, 5)
 //!        bench_exit --callgrind [N]   user-space instructions per exit,
 //!            counted exactly: each variant runs under `valgrind
-//!            --tool=callgrind` with N and 2N exits (DESIGN.md's yardstick)
+//!            --tool=callgrind` with N and 2N exits (the same yardstick as
+//!            bench/callgrind_per_exit.sh for the C library)
 //!        bench_exit --only VARIANT N  one untimed run (what --callgrind runs)
 //!
 //! Absolute numbers on the nested-KVM development machines are dominated by
@@ -83,8 +84,8 @@ extern "C" {
         dev: *mut vmm::sys::vmm_device,
         vcpu: *mut vmm::sys::vmm_vcpu,
         io: *const vmm::sys::vmm_io,
-        user: *mut std::ffi::c_void,
-    ) -> std::ffi::c_int;
+        user: *mut std::os::raw::c_void,
+    ) -> std::os::raw::c_int;
 }
 
 /// Runs `n` exits through `variant` on a fresh VM; returns the time spent
@@ -119,7 +120,7 @@ fn run_once(variant: Variant, n: u32) -> vmm::Result<Duration> {
             // Freed by the closure below, which runs once, after the run.
             let counter = Box::into_raw(Box::new(0u64));
             let mut ops = vmm::sys::vmm_device_ops::INIT;
-            ops.name = c"bench-c".as_ptr();
+            ops.name = b"bench-c\0".as_ptr().cast();
             ops.pio = Some(vmm_rs_bench_c_pio);
             let mut dev = std::ptr::null_mut();
             // SAFETY: the VM is idle; `counter` stays valid until freed after the run.

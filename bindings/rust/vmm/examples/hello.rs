@@ -29,7 +29,7 @@ impl Device for Console {
         if !io.is_write() {
             return Ok(Handled::No); // reads go back to run()'s caller
         }
-        std::io::stdout().write_all(io.data()).map_err(|e| vmm::Error::new(e.raw_os_error().unwrap_or(5), e.to_string()))?;
+        std::io::stdout().write_all(io.data())?; // an io::Error becomes a vmm::Error
         Ok(Handled::Yes)
     }
 }

@@ -1,8 +1,8 @@
 //! Device models built into libvmm (`devices/serial.h`,
 //! `devices/legacy.h`): the 16550A UART, the i8042 reset controller, the
 //! CMOS RTC and the debug-exit port.
-use std::ffi::{c_int, c_void};
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::raw::{c_int, c_void};
+use std::os::unix::io::{AsRawFd, OwnedFd};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 
@@ -232,7 +232,7 @@ impl Vm {
 
     fn attach_builtin(
         &mut self,
-        attach: impl FnOnce(*mut sys::vmm_vm, *mut *mut sys::vmm_device) -> std::ffi::c_int,
+        attach: impl FnOnce(*mut sys::vmm_vm, *mut *mut sys::vmm_device) -> std::os::raw::c_int,
     ) -> Result<DeviceId> {
         let mut dev = std::ptr::null_mut();
         check(attach(self.as_raw(), &mut dev))?;

@@ -1,7 +1,8 @@
 //! Device models: Rust types (or closures) behind libvmm's callback ops
 //! table, reached through `extern "C"` trampolines that catch panics.
-use std::ffi::{c_int, c_void};
+use std::os::raw::{c_int, c_void};
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use vmm_sys as sys;
@@ -220,7 +221,7 @@ pub struct DeviceId(pub(crate) u64);
 /// A [`Device`] attached to a VM: its id, and shared access to its state.
 pub struct DeviceHandle<D> {
     pub(crate) id: DeviceId,
-    pub(crate) state: Arc<Mutex<D>>,
+    pub(crate) state: Arc<DeviceCell<D>>,
 }
 
 impl<D> DeviceHandle<D> {
@@ -228,14 +229,20 @@ impl<D> DeviceHandle<D> {
     pub fn id(&self) -> DeviceId {
         self.id
     }
-    /// Locks the device state (blocks while a callback runs). A poisoned
-    /// lock (a callback panicked) is entered anyway.
+    /// Locks the device state (blocks while a callback runs). The state of
+    /// a poisoned device (a callback panicked) is entered anyway.
     pub fn lock(&self) -> MutexGuard<'_, D> {
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
+        self.state.lock()
+    }
+    /// Whether a callback of this device panicked (so that its later
+    /// callbacks fail with EIO) since it was attached or last cleared with
+    /// [`clear_poison`](Self::clear_poison).
+    pub fn is_poisoned(&self) -> bool {
+        self.state.poisoned.load(Ordering::Acquire)
     }
     /// Lets callbacks run again after one panicked.
     pub fn clear_poison(&self) {
-        self.state.clear_poison()
+        self.state.poisoned.store(false, Ordering::Release)
     }
 }
 
@@ -252,21 +259,65 @@ pub(crate) trait Dispatch: Send + Sync + 'static {
     fn reset(&self);
 }
 
+#[cold]
 fn poisoned() -> Error {
     Error::new(errno::EIO, "device state is poisoned by an earlier panic in a callback")
 }
 
-impl<D: Device> Dispatch for Mutex<D> {
+/// A [`Device`] in its Mutex, with the binding's own poison flag: set when
+/// a callback panics, cleared by [`DeviceHandle::clear_poison`]. (The
+/// Mutex's own poisoning is ignored: `Mutex::clear_poison` needs Rust 1.77,
+/// and this crate supports 1.63.)
+pub(crate) struct DeviceCell<D> {
+    device: Mutex<D>,
+    poisoned: AtomicBool,
+}
+
+/// Marks the device poisoned when dropped: only while a callback unwinds,
+/// since [`DeviceCell::call`] forgets it when the callback returns.
+struct PoisonOnUnwind<'a>(&'a AtomicBool);
+
+impl Drop for PoisonOnUnwind<'_> {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Release);
+    }
+}
+
+impl<D> DeviceCell<D> {
+    pub(crate) fn new(device: D) -> Self {
+        DeviceCell { device: Mutex::new(device), poisoned: AtomicBool::new(false) }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, D> {
+        self.device.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Runs one callback on the locked device, unless it is poisoned.
+    #[inline]
+    fn call<R>(&self, f: impl FnOnce(&mut D) -> Result<R>) -> Result<R> {
+        let mut device = self.lock();
+        if self.poisoned.load(Ordering::Acquire) {
+            return Err(poisoned());
+        }
+        let unwind = PoisonOnUnwind(&self.poisoned);
+        let result = f(&mut device);
+        std::mem::forget(unwind);
+        result
+    }
+}
+
+impl<D: Device> Dispatch for DeviceCell<D> {
     fn pio(&self, vcpu: &Vcpu<'_>, io: &mut Io<'_>) -> Result<Handled> {
-        self.lock().map_err(|_| poisoned())?.pio(vcpu, io)
+        self.call(|d| d.pio(vcpu, io))
     }
     fn mmio(&self, vcpu: &Vcpu<'_>, io: &mut Io<'_>) -> Result<Handled> {
-        self.lock().map_err(|_| poisoned())?.mmio(vcpu, io)
+        self.call(|d| d.mmio(vcpu, io))
     }
     fn reset(&self) {
-        if let Ok(mut d) = self.lock() {
-            d.reset()
-        }
+        let _ = self.call(|d| {
+            d.reset();
+            Ok(())
+        });
     }
 }
 

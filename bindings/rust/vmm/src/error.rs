@@ -187,6 +187,37 @@ impl fmt::Debug for Error {
 
 impl std::error::Error for Error {}
 
+/// An I/O error as a `vmm::Error`, so that `?` works on `std::io` calls
+/// inside callbacks: the errno is the OS error code (`raw_os_error()`), or
+/// EIO for an error that has none; the message is the I/O error's text. An
+/// `io::Error` made from a `vmm::Error` (the `From` impl below) gives the
+/// original back, errno, message and panic payload included.
+///
+/// ```
+/// use std::io::Write;
+/// fn pio(io: &vmm::Io<'_>) -> vmm::Result<vmm::Handled> {
+///     std::io::stdout().write_all(io.data())?;
+///     Ok(vmm::Handled::Yes)
+/// }
+/// let e = vmm::Error::from(std::io::Error::from_raw_os_error(vmm::errno::EPERM));
+/// assert_eq!(e.errno(), vmm::errno::EPERM);
+/// let e = vmm::Error::from(std::io::Error::new(std::io::ErrorKind::Other, "no such thing"));
+/// assert_eq!((e.errno(), e.message()), (vmm::errno::EIO, "no such thing"));
+/// let io: std::io::Error = vmm::Error::new(vmm::errno::EBUSY, "busy here").into();
+/// let e = vmm::Error::from(io);
+/// assert_eq!((e.errno(), e.message()), (vmm::errno::EBUSY, "busy here"));
+/// ```
+impl From<std::io::Error> for Error {
+    fn from(e: std::io::Error) -> Self {
+        let code = e.raw_os_error().unwrap_or(errno::EIO);
+        let message = e.to_string();
+        match e.into_inner().map(|inner| inner.downcast::<Error>()) {
+            Some(Ok(original)) => *original,
+            _ => Error::new(code, message),
+        }
+    }
+}
+
 impl From<Error> for std::io::Error {
     fn from(e: Error) -> Self {
         std::io::Error::new(std::io::Error::from_raw_os_error(e.errno).kind(), e)

@@ -48,6 +48,8 @@ mod pc;
 mod vcpu;
 mod vm;
 
+use std::sync::atomic::{AtomicBool, Ordering};
+
 pub use vmm_sys as sys;
 
 pub use builtin::{Serial, SerialConfig, COM1_PORT, COM2_PORT, COM3_PORT, COM4_PORT, DEBUG_EXIT_PORT};
@@ -105,15 +107,46 @@ pub fn version_string() -> &'static str {
 }
 
 /// Checks that the loaded libvmm has the ABI major these bindings were
-/// written for and is at least as new as their headers.
+/// written for and is at least as new as their headers; `EPROTO` with the
+/// two versions in the message otherwise.
+///
+/// Creating a [`Vm`] runs this check itself (once per process, the first
+/// time it passes), so an incompatible library is refused even if the
+/// program never calls it; call it directly to fail earlier, e.g. at start-up.
 pub fn check_version() -> Result<()> {
-    let v = unsafe { sys::vmm_version() };
+    compatible(unsafe { sys::vmm_version() })
+}
+
+/// Whether a library reporting `vmm_version()` = `v` can be used.
+fn compatible(v: u32) -> Result<()> {
     if v >> 16 != sys::VMM_VERSION_MAJOR || v < sys::VMM_VERSION_NUMBER {
         return Err(Error::new(
             errno::EPROTO,
-            format!("libvmm {} is loaded; these bindings need {}.{}.x", version_string(), sys::VMM_VERSION_MAJOR, sys::VMM_VERSION_MINOR),
+            format!(
+                "libvmm {}.{}.{} is loaded, but these bindings need libvmm {}.x no older than {}.{}.{} \
+                 (the ABI major must match)",
+                v >> 16,
+                (v >> 8) & 0xff,
+                v & 0xff,
+                sys::VMM_VERSION_MAJOR,
+                sys::VMM_VERSION_MAJOR,
+                sys::VMM_VERSION_MINOR,
+                sys::VMM_VERSION_PATCH
+            ),
         ));
     }
+    Ok(())
+}
+
+/// [`check_version`], cached once it has passed (the loaded library cannot
+/// change): what every VM creation runs first.
+pub(crate) fn ensure_compatible() -> Result<()> {
+    static COMPATIBLE: AtomicBool = AtomicBool::new(false);
+    if COMPATIBLE.load(Ordering::Relaxed) {
+        return Ok(());
+    }
+    check_version()?;
+    COMPATIBLE.store(true, Ordering::Relaxed);
     Ok(())
 }
 
@@ -122,6 +155,22 @@ mod static_checks {
     use super::*;
     fn send<T: Send>() {}
     fn sync<T: Sync>() {}
+    #[test]
+    fn version_policy() {
+        let (major, minor, patch) = (sys::VMM_VERSION_MAJOR, sys::VMM_VERSION_MINOR, sys::VMM_VERSION_PATCH);
+        let v = |a: u32, b: u32, c: u32| (a << 16) | (b << 8) | c;
+        assert!(compatible(v(major, minor, patch)).is_ok());
+        assert!(compatible(v(major, minor, patch + 1)).is_ok());
+        assert!(compatible(v(major, minor + 1, 0)).is_ok());
+        let err = compatible(v(major + 1, 0, 0)).unwrap_err();
+        assert_eq!(err.errno(), errno::EPROTO);
+        assert!(err.message().contains(&format!("libvmm {}.0.0 is loaded", major + 1)), "{err}");
+        if minor > 0 {
+            assert!(compatible(v(major, minor - 1, 0)).is_err());
+        }
+        ensure_compatible().unwrap();
+        ensure_compatible().unwrap();
+    }
     #[test]
     fn auto_traits() {
         send::<Vm>();

@@ -1,6 +1,7 @@
 //! Loading a guest (`loader.h`): Linux bzImage, ELF with a PVH note,
 //! Multiboot and raw images, from memory or from files.
-use std::ffi::{c_char, CString};
+use std::ffi::CString;
+use std::os::raw::c_char;
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 

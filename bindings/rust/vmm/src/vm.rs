@@ -2,8 +2,9 @@
 //! hypercalls and the all-vCPU run loop.
 use std::any::Any;
 use std::collections::HashMap;
-use std::ffi::{c_int, c_void, CString};
-use std::os::fd::{AsFd, AsRawFd};
+use std::ffi::CString;
+use std::os::raw::{c_int, c_void};
+use std::os::unix::io::{AsFd, AsRawFd};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::ptr::NonNull;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -11,7 +12,7 @@ use std::sync::{Arc, Mutex};
 
 use vmm_sys as sys;
 
-use crate::device::{self, Concurrent, ConcurrentDevice, Device, DeviceHandle, DeviceId, DeviceStats, DeviceUser, FnDevice, Handled, Io, Space};
+use crate::device::{self, Concurrent, ConcurrentDevice, Device, DeviceCell, DeviceHandle, DeviceId, DeviceStats, DeviceUser, FnDevice, Handled, Io, Space};
 use crate::error::{check, errno, Error, Result};
 use crate::exit::{Exit, VmExit};
 use crate::link::DeviceLink;
@@ -260,8 +261,11 @@ impl Vm {
         Self::with_config(&VmConfig::new().vcpus(n))
     }
 
-    /// `vmm_vm_create()`.
+    /// `vmm_vm_create()`. The first VM of the process also checks that the
+    /// loaded libvmm is one these bindings can use ([`check_version`](crate::check_version)):
+    /// `EPROTO` if not.
     pub fn with_config(cfg: &VmConfig) -> Result<Vm> {
+        crate::ensure_compatible()?;
         let mut raw = std::ptr::null_mut();
         check(unsafe { sys::vmm_vm_create(&cfg.raw, &mut raw) })?;
         let raw = NonNull::new(raw).expect("vmm_vm_create succeeded without a VM");
@@ -401,7 +405,7 @@ impl Vm {
     /// Attaches a [`Device`]; map it with [`Vm::map_pio`]/[`Vm::map_mmio`].
     pub fn attach<D: Device>(&mut self, device: D) -> Result<DeviceHandle<D>> {
         let name = device_name(device.name())?;
-        let state = Arc::new(Mutex::new(device));
+        let state = Arc::new(DeviceCell::new(device));
         let id = self.attach_dispatch(&name, state.clone())?;
         Ok(DeviceHandle { id, state })
     }
@@ -419,7 +423,10 @@ impl Vm {
         F: FnMut(&Vcpu<'_>, &mut Io<'_>) -> Result<Handled> + Send + 'static,
     {
         let id = self.attach(FnDevice::new(name, Space::Pio, f))?.id();
-        self.map_pio(id, port, len).inspect_err(|_| drop(self.detach(id)))?;
+        if let Err(e) = self.map_pio(id, port, len) {
+            let _ = self.detach(id);
+            return Err(e);
+        }
         Ok(id)
     }
 
@@ -429,7 +436,10 @@ impl Vm {
         F: FnMut(&Vcpu<'_>, &mut Io<'_>) -> Result<Handled> + Send + 'static,
     {
         let id = self.attach(FnDevice::new(name, Space::Mmio, f))?.id();
-        self.map_mmio(id, gpa, len).inspect_err(|_| drop(self.detach(id)))?;
+        if let Err(e) = self.map_mmio(id, gpa, len) {
+            let _ = self.detach(id);
+            return Err(e);
+        }
         Ok(id)
     }
 

@@ -212,8 +212,31 @@ fn panic_in_callback_becomes_an_error() {
     let err = vcpu.run().unwrap_err();
     assert!(!err.is_panic());
     assert!(err.message().contains("poisoned"), "{err}");
+    assert!(dev.is_poisoned());
+    // Cleared, the device's callback runs (and panics) again.
+    dev.clear_poison();
+    assert!(!dev.is_poisoned());
+    let err = vcpu.run().unwrap_err();
+    assert!(err.is_panic(), "{err}");
+    assert!(dev.is_poisoned());
     drop(vcpu);
-    assert_eq!(vm.device_stats(dev.id()).unwrap().errors, 2);
+    assert_eq!(vm.device_stats(dev.id()).unwrap().errors, 3);
+}
+
+#[test]
+fn io_error_in_callback_keeps_its_errno() {
+    let mut vm = real_mode_vm(OUT_AL_HLT, 1);
+    vm.attach_pio_fn("io", CONSOLE, 1, |_, _| {
+        // `?` turns the io::Error into a vmm::Error (From<std::io::Error>).
+        Err(std::io::Error::from_raw_os_error(errno::EACCES))?;
+        Ok(Handled::Yes)
+    })
+    .unwrap();
+    let mut vcpu = vm.vcpu(0).unwrap();
+    let err = vcpu.run().unwrap_err();
+    assert_eq!(err.errno(), errno::EACCES);
+    assert!(err.message().contains("device 'io' failed"), "{err}");
+    assert!(err.message().contains("os error 13"), "{err}");
 }
 
 #[test]
