@@ -1,6 +1,6 @@
 #!/bin/sh
 # User-space instructions per port-I/O exit, counted exactly with callgrind
-# (docs/performance.md; DESIGN.md "Yardsticks for speed on noisy machines").
+# (docs/performance.md, "The machine, and why instructions are the yardstick").
 #
 # Runs bench/exit_roundtrip one side at a time (--mode raw, --mode lib) under
 # `valgrind --tool=callgrind` with N and with 2N port writes. Everything that
@@ -62,7 +62,7 @@ lib1=$(total "$tmp/lib.1") lib2=$(total "$tmp/lib.2")
 echo "callgrind: user-space instructions per port-I/O exit, N=$n and 2N=$((2 * n))"
 awk -v n="$n" -v r1="$raw1" -v r2="$raw2" -v l1="$lib1" -v l2="$lib2" 'BEGIN {
     raw = (r2 - r1) / n; lib = (l2 - l1) / n
-    printf "raw ioctl loop : %12d / %12d instructions -> %7.1f per exit (DESIGN.md: ~35)\n", r1, r2, raw
+    printf "raw ioctl loop : %12d / %12d instructions -> %7.1f per exit (a minimal loop: ~35)\n", r1, r2, raw
     printf "libvmm device  : %12d / %12d instructions -> %7.1f per exit (target <= 100: %s)\n", l1, l2, lib, lib <= 100 ? "met" : "MISSED"
     printf "ratio libvmm/raw: %.2f; library overhead %.1f instructions per exit\n", lib / raw, lib - raw
 }'

@@ -1,9 +1,10 @@
 #!/bin/sh
 # Run the Python binding's test suite against a built libvmm.
 #   bindings/python/run-tests.sh BUILD_DIR
-# Uses BUILD_DIR/lib/libvmm.so (via $VMM_LIBRARY), builds the layout-drift
+# Uses BUILD_DIR/lib/libvmm.so (via $VMM_LIBRARY; test_lookup.py also finds it
+# through BUILD_DIR/meson-uninstalled with pkg-config), builds the layout-drift
 # checker bindings/layout/layout.c into BUILD_DIR/layout, and exits non-zero
-# if any test fails.
+# if any test fails; exits 77 (meson: skipped) without a usable /dev/kvm.
 set -eu
 
 if [ $# -ne 1 ]; then
@@ -20,10 +21,17 @@ if [ ! -e "$lib" ]; then
     exit 1
 fi
 
+# The tests run real guests, as the examples suite does.
+if [ ! -r /dev/kvm ] || [ ! -w /dev/kvm ]; then
+    echo "skipped: /dev/kvm is missing or not readable and writable"
+    exit 77
+fi
+
 ${CC:-cc} -std=c11 -Wall -Wextra -Werror -I "$root/include" \
     "$root/bindings/layout/layout.c" -o "$build/layout"
 
 export VMM_LIBRARY="$lib"
+export VMM_BUILD_DIR="$build"  # tests/test_lookup.py: BUILD/meson-uninstalled
 export VMM_LAYOUT="$build/layout"
 export PYTHONPATH="$here${PYTHONPATH:+:$PYTHONPATH}"
 export PYTHONDONTWRITEBYTECODE=1

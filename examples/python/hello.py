@@ -3,10 +3,8 @@
 
 A 30-byte real-mode payload writes "Hello, world!" to port 0x3f8 one byte at
 a time, then halts. A Python device claims that port and prints each byte;
-the program then reports what the guest did. The VM is freed on leaving the
-`with` block.
-
-Run: VMM_LIBRARY=build/lib/libvmm.so PYTHONPATH=bindings/python python3 examples/python/hello.py
+the program then reports what the guest did; leaving `with` frees the VM.
+Run (libvmm built in build/): PYTHONPATH=bindings/python python3 examples/python/hello.py
 """
 import sys
 

@@ -12,6 +12,7 @@ public interface.
 import ctypes
 import ctypes.util
 import os
+import shlex
 import shutil
 import subprocess
 from ctypes import (CFUNCTYPE, POINTER, Structure, Union, c_char_p, c_int,
@@ -440,31 +441,63 @@ class IncompatibleLibraryError(ImportError):
     """The libvmm.so found has an ABI this binding cannot use."""
 
 
+def _pkg_config(*args):
+    """Output of `pkg-config ARGS vmm` ($PKG_CONFIG, else pkg-config), or ""
+    if it is missing or does not know vmm."""
+    tool = os.environ.get("PKG_CONFIG") or "pkg-config"
+    if not shutil.which(tool):
+        return ""
+    try:
+        out = subprocess.run([tool, *args, "vmm"], capture_output=True,
+                             text=True, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return ""
+    return out.stdout.strip() if out.returncode == 0 else ""
+
+
+def _source_tree():
+    """The libvmm source tree this package was imported from
+    (<tree>/bindings/python/vmm/), or None when it is installed elsewhere."""
+    tree = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                         "..", "..", ".."))
+    if (os.path.isfile(os.path.join(tree, "include", "vmm", "vmm.h"))
+            and os.path.isfile(os.path.join(tree, "meson.build"))):
+        return tree
+    return None
+
+
 def _candidates():
-    """Where to look for libvmm, in order: $VMM_LIBRARY (a file, or a
-    directory holding libvmm.so.0), pkg-config's libdir for `vmm`, the
-    dynamic linker's search (find_library, then the soname itself)."""
+    """Where to look for libvmm, in order:
+    1. $VMM_LIBRARY: a file, or a directory holding libvmm.so.0; when set,
+       nothing else is tried;
+    2. pkg-config's libdir for `vmm` (an installed prefix);
+    3. each -L directory of `pkg-config --libs-only-L vmm`: with
+       PKG_CONFIG_PATH=BUILD/meson-uninstalled, meson's vmm-uninstalled.pc
+       names BUILD/lib there (its libdir variable names a directory that
+       does not exist in the build tree);
+    4. when imported from a libvmm source tree, <tree>/build/lib/libvmm.so.0;
+    5. the dynamic linker's search (find_library, then the soname itself)."""
+    soname = "libvmm.so.%d" % EXPECTED_MAJOR
     env = os.environ.get("VMM_LIBRARY")
     if env:
         if os.path.isdir(env):
-            return [os.path.join(env, "libvmm.so.%d" % EXPECTED_MAJOR),
-                    os.path.join(env, "libvmm.so")]
+            return [os.path.join(env, soname), os.path.join(env, "libvmm.so")]
         return [env]  # explicit: nothing else is tried
     found = []
-    if shutil.which("pkg-config"):
-        try:
-            libdir = subprocess.run(
-                ["pkg-config", "--variable=libdir", "vmm"], capture_output=True,
-                text=True, timeout=10).stdout.strip()
-        except (OSError, subprocess.SubprocessError):
-            libdir = ""
-        if libdir:
-            found.append(os.path.join(libdir, "libvmm.so.%d" % EXPECTED_MAJOR))
+    libdir = _pkg_config("--variable=libdir")
+    if libdir:
+        found.append(os.path.join(libdir, soname))
+    for arg in shlex.split(_pkg_config("--libs-only-L")):
+        if arg.startswith("-L") and len(arg) > 2:
+            found.append(os.path.join(arg[2:], soname))
+    tree = _source_tree()
+    if tree:
+        found.append(os.path.join(tree, "build", "lib", soname))
     name = ctypes.util.find_library("vmm")
     if name:
         found.append(name)
-    found.append("libvmm.so.%d" % EXPECTED_MAJOR)
-    return found
+    found.append(soname)
+    return list(dict.fromkeys(found))  # first occurrence of each, in order
 
 
 def declare(lib):
@@ -508,7 +541,9 @@ def load():
         check_version(lib)
         return lib
     raise LibraryNotFoundError(
-        "cannot load libvmm (set VMM_LIBRARY to the path of libvmm.so): "
+        "cannot load libvmm (set VMM_LIBRARY to the path of libvmm.so, or "
+        "PKG_CONFIG_PATH to the directory of its vmm.pc, for a build tree "
+        "BUILD/meson-uninstalled): "
         + "; ".join(errors))
 
 

@@ -1,7 +1,7 @@
 /* Opt-in: boot a real Linux kernel on platform PC with the built-in 16550A
  * on COM1 and wait for a marker on the serial console (printed by your
  * initramfs). Not part of CI: on the development machines guest CPL0 code
- * is emulated (DESIGN.md), so a stock kernel takes many minutes or does not
+ * is emulated (docs/testing.md), so a stock kernel takes many minutes or does not
  * get through at all. See docs/testing-boot.md.
  *
  *   VMM_TEST_LINUX_KERNEL   bzImage / vmlinux (required, else the test skips)
