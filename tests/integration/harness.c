@@ -46,9 +46,8 @@ vmm_vm *h_vm_new(uint32_t nvcpus, uint64_t ram)
     return vm;
 }
 
-void h_load(vmm_vm *vm, const char *name)
+size_t h_load_file(vmm_vm *vm, const char *path)
 {
-    const char *path = h_guest_path(name);
     FILE *f = fopen(path, "rb");
     if (f == NULL)
         fail_msg("cannot open guest %s: %s", path, strerror(errno));
@@ -57,6 +56,12 @@ void h_load(vmm_vm *vm, const char *name)
     fclose(f);
     assert_true(n > 0 && n < sizeof buf);
     H_OK(vmm_memory_write(vm, GUEST_LOAD_GPA, buf, n));
+    return n;
+}
+
+void h_load(vmm_vm *vm, const char *name)
+{
+    h_load_file(vm, h_guest_path(name));
 }
 
 void h_setup_vcpu(vmm_vcpu *vcpu, uint32_t mode, uint32_t flags)

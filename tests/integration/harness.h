@@ -29,6 +29,9 @@ const char *h_guest_path(const char *name);
 vmm_vm *h_vm_new(uint32_t nvcpus, uint64_t ram);
 /* Copy guests/<name>.bin to GUEST_LOAD_GPA. Asserts. */
 void h_load(vmm_vm *vm, const char *name);
+/* Copy the flat guest binary at @path to GUEST_LOAD_GPA; returns its size.
+ * Asserts. */
+size_t h_load_file(vmm_vm *vm, const char *path);
 /* Put vCPU in @mode (+ @flags), RIP = GUEST_LOAD_GPA, RSP per index,
  * RDI = its index. Asserts. */
 void h_setup_vcpu(vmm_vcpu *vcpu, uint32_t mode, uint32_t flags);

@@ -373,6 +373,27 @@ void boot_print_stats(const struct boot_vm *b, const char *what)
                   st.exits[VMM_STAT_EXIT_PIO], b->cap->len);
 }
 
+void boot_kernel_and_check(const char *kernel, uint32_t platform, uint32_t nvcpus, uint64_t ram,
+                           uint32_t format, uint32_t flags, uint32_t opts, boot_check_fn check,
+                           const char *what)
+{
+    size_t size = 0;
+    uint8_t *img = boot_read_file(boot_kernel_path(kernel), &size);
+    struct boot_vm b;
+    struct vmm_boot_info info;
+    struct vmm_exit exit;
+    boot_vm_new(&b, platform, nvcpus, ram);
+    boot_load(&b, img, size, format, flags, opts, &info);
+    for (uint32_t i = 1; i < nvcpus; i++)
+        boot_expect_reset_state(b.vm, i);
+    boot_run_ok(&b, &exit);
+    assert_int_equal(exit.vcpu_index, 0);
+    check(&b, &info, img, size, opts);
+    boot_print_stats(&b, what);
+    boot_vm_free(&b);
+    free(img);
+}
+
 void boot_load(struct boot_vm *b, const uint8_t *kernel, size_t size, uint32_t format,
                uint32_t flags, uint32_t opts, struct vmm_boot_info *info)
 {

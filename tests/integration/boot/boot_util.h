@@ -108,6 +108,19 @@ void boot_expect_disjoint(const char *an, uint64_t a, uint64_t alen, const char 
  * 0xf000:0xfff0): the loaders set up vCPU 0 only. */
 void boot_expect_reset_state(vmm_vm *vm, uint32_t index);
 
+/* Checks what the kernel reported after a boot of @img (@size bytes)
+ * loaded with @opts. */
+typedef void (*boot_check_fn)(struct boot_vm *b, const struct vmm_boot_info *info,
+                              const uint8_t *img, size_t size, uint32_t opts);
+
+/* The whole round for the built kernel @kernel: a VM of @platform with
+ * @nvcpus and @ram (garbage-filled), vmm_boot_load() with @format, @flags
+ * and @opts, the other vCPUs still in reset, a run to the kernel's OK
+ * exit on vCPU 0, @check, the timing line for @what. Asserts. */
+void boot_kernel_and_check(const char *kernel, uint32_t platform, uint32_t nvcpus, uint64_t ram,
+                           uint32_t format, uint32_t flags, uint32_t opts, boot_check_fn check,
+                           const char *what);
+
 /* print_message() the boot timing: vmm_vm_create to first report byte, and
  * the exits the whole check took. */
 void boot_print_stats(const struct boot_vm *b, const char *what);

@@ -164,25 +164,17 @@ static void check_multiboot(struct boot_vm *b, const struct vmm_boot_info *info,
     free(map);
 }
 
+static void check(struct boot_vm *b, const struct vmm_boot_info *info, const uint8_t *img,
+                  size_t size, uint32_t opts)
+{
+    struct image_facts facts = image_facts(img, size);
+    check_multiboot(b, info, &facts, opts);
+}
+
 static void boot_and_check(const char *kernel, uint32_t platform, uint32_t nvcpus, uint64_t ram,
                            uint32_t format, uint32_t opts, const char *what)
 {
-    size_t size = 0;
-    uint8_t *img = boot_read_file(boot_kernel_path(kernel), &size);
-    struct image_facts facts = image_facts(img, size);
-    struct boot_vm b;
-    struct vmm_boot_info info;
-    struct vmm_exit exit;
-    boot_vm_new(&b, platform, nvcpus, ram);
-    boot_load(&b, img, size, format, 0, opts, &info);
-    for (uint32_t i = 1; i < nvcpus; i++)
-        boot_expect_reset_state(b.vm, i);
-    boot_run_ok(&b, &exit);
-    assert_int_equal(exit.vcpu_index, 0);
-    check_multiboot(&b, &info, &facts, opts);
-    boot_print_stats(&b, what);
-    boot_vm_free(&b);
-    free(img);
+    boot_kernel_and_check(kernel, platform, nvcpus, ram, format, 0, opts, check, what);
 }
 
 static void test_elf_pc_auto(void **state)

@@ -24,14 +24,7 @@ vmm_vm *dev_vm_new(uint32_t platform, uint64_t ram, const char *name, uint64_t r
 
     char path[4096];
     snprintf(path, sizeof path, "%s/dev_%s.bin", DEV_GUESTS_DIR, name);
-    FILE *f = fopen(path, "rb");
-    if (f == NULL)
-        fail_msg("cannot open guest %s: %s", path, strerror(errno));
-    static uint8_t buf[64 * 1024];
-    size_t n = fread(buf, 1, sizeof buf, f);
-    fclose(f);
-    assert_true(n > 0 && n < sizeof buf);
-    H_OK(vmm_memory_write(vm, GUEST_LOAD_GPA, buf, n));
+    h_load_file(vm, path);
 
     vmm_vcpu *vcpu = h_vcpu(vm, 0);
     h_setup_vcpu(vcpu, VMM_CPU_MODE_LONG, 0);

@@ -25,15 +25,7 @@ size_t pc_load(vmm_vm *vm, const char *name)
 {
     char path[4096];
     snprintf(path, sizeof path, "%s/%s.bin", PC_GUESTS_DIR, name);
-    FILE *f = fopen(path, "rb");
-    if (f == NULL)
-        fail_msg("cannot open guest %s: %s", path, strerror(errno));
-    static uint8_t buf[64 * 1024];
-    size_t n = fread(buf, 1, sizeof buf, f);
-    fclose(f);
-    assert_true(n > 0 && n < sizeof buf);
-    H_OK(vmm_memory_write(vm, GUEST_LOAD_GPA, buf, n));
-    return n;
+    return h_load_file(vm, path);
 }
 
 struct ports_hook {
