@@ -66,9 +66,12 @@ enum vmm_feature {
  * @brief Whether this library, on this host's KVM, provides @p feature.
  * @param feature A value of enum vmm_feature.
  * @return 1 if available, 0 if not (or @p feature is unknown to this
- *         version), a negative errno if /dev/kvm cannot be opened (with
- *         vmm_last_error() saying why).
- * Thread-safe. Opens /dev/kvm once and caches the answers.
+ *         version), a negative errno if @p feature depends on KVM and
+ *         /dev/kvm cannot be opened (with vmm_last_error() saying why).
+ *         The VMM_FEATURE_EXTRACT_* answers and unknown features need no
+ *         KVM: they are answered on any host.
+ * Thread-safe. For the KVM features, opens /dev/kvm once and caches the
+ * answers.
  */
 VMM_API int vmm_has_feature(uint32_t feature);
 

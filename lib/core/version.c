@@ -20,22 +20,33 @@ VMM_API const char *vmm_version_string(void)
 
 VMM_API int vmm_has_feature(uint32_t feature)
 {
+    /* What the build decided, and features this version does not know,
+     * are answered without KVM: the loaders and decompressors work on a
+     * host without /dev/kvm, and a negative errno here would read as
+     * "yes" to a caller that tests the result for truth. */
+    switch (feature) {
+    case VMM_FEATURE_EXTRACT_GZIP: return vmm_loader_can_extract(VMM_COMPRESSION_GZIP);
+    case VMM_FEATURE_EXTRACT_XZ: return vmm_loader_can_extract(VMM_COMPRESSION_XZ);
+    case VMM_FEATURE_EXTRACT_ZSTD: return vmm_loader_can_extract(VMM_COMPRESSION_ZSTD);
+    case VMM_FEATURE_EXTRACT_LZ4: return vmm_loader_can_extract(VMM_COMPRESSION_LZ4);
+    case VMM_FEATURE_READONLY_MEMORY:
+    case VMM_FEATURE_HYPERCALLS:
+    case VMM_FEATURE_VM_RUN:
+    case VMM_FEATURE_KICK:
+    case VMM_FEATURE_LONG_MODE:
+    case VMM_FEATURE_PLATFORM_PC: break;
+    default: return 0;
+    }
+    /* The rest are about running guests: they need this host's KVM. */
     const struct vmm_kvm_caps *caps;
     int r = vmm_kvm_caps_get(&caps, "vmm_has_feature");
     if (r < 0)
         return r;
     switch (feature) {
     case VMM_FEATURE_READONLY_MEMORY: return caps->readonly_mem;
-    case VMM_FEATURE_HYPERCALLS: return 1;
-    case VMM_FEATURE_VM_RUN: return 1;
     case VMM_FEATURE_KICK: return caps->immediate_exit;
-    case VMM_FEATURE_LONG_MODE: return 1;
     case VMM_FEATURE_PLATFORM_PC: return caps->irqchip;
-    case VMM_FEATURE_EXTRACT_GZIP: return vmm_loader_can_extract(VMM_COMPRESSION_GZIP);
-    case VMM_FEATURE_EXTRACT_XZ: return vmm_loader_can_extract(VMM_COMPRESSION_XZ);
-    case VMM_FEATURE_EXTRACT_ZSTD: return vmm_loader_can_extract(VMM_COMPRESSION_ZSTD);
-    case VMM_FEATURE_EXTRACT_LZ4: return vmm_loader_can_extract(VMM_COMPRESSION_LZ4);
-    default: return 0;
+    default: return 1; /* HYPERCALLS, VM_RUN, LONG_MODE: always, given KVM */
     }
 }
 

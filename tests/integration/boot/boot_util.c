@@ -89,10 +89,8 @@ static void fill_garbage(vmm_vm *vm, uint64_t gpa, uint64_t len)
     memset(hva, BOOT_GARBAGE, len);
 }
 
-void boot_vm_new(struct boot_vm *b, uint32_t platform, uint32_t nvcpus, uint64_t ram)
+void boot_require_kvm(void)
 {
-    struct vmm_vm_config cfg = VMM_VM_CONFIG_INIT;
-    memset(b, 0, sizeof *b);
     int fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
     if (fd < 0) {
         print_message("SKIP: /dev/kvm is not usable here (%s); the boot tests run "
@@ -100,6 +98,13 @@ void boot_vm_new(struct boot_vm *b, uint32_t platform, uint32_t nvcpus, uint64_t
         skip();
     }
     close(fd);
+}
+
+void boot_vm_new(struct boot_vm *b, uint32_t platform, uint32_t nvcpus, uint64_t ram)
+{
+    struct vmm_vm_config cfg = VMM_VM_CONFIG_INIT;
+    memset(b, 0, sizeof *b);
+    boot_require_kvm();
     cfg.platform = platform;
     cfg.num_vcpus = nvcpus;
     b->ram = ram;
@@ -377,6 +382,7 @@ void boot_kernel_and_check(const char *kernel, uint32_t platform, uint32_t nvcpu
                            uint32_t format, uint32_t flags, uint32_t opts, boot_check_fn check,
                            const char *what)
 {
+    boot_require_kvm(); /* before anything is allocated: skip() does not return */
     size_t size = 0;
     uint8_t *img = boot_read_file(boot_kernel_path(kernel), &size);
     struct boot_vm b;

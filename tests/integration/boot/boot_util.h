@@ -39,6 +39,10 @@ struct boot_vm {
 
 double boot_now(void);
 
+/* Skip the calling test (cmocka skip(), which longjmps out) if /dev/kvm
+ * cannot be used. Call it before allocating anything the test would free. */
+void boot_require_kvm(void);
+
 /* A VM with @ram bytes of RAM (platform PC: vmm_pc_add_ram(); NONE: one
  * region at 0), every byte set to BOOT_GARBAGE, and the capture device on
  * the report and exit ports. Asserts. */

@@ -252,9 +252,9 @@ static void test_desc8(void **state)
     struct img img;
     struct img_opts o = {0};
     o.pvh_desc8 = 1;
-    img_build(&img, IMG_ELF64_PVH, &o);
     struct lvm v;
-    lvm_new(&v, VMM_PLATFORM_PC, L_RAM);
+    lvm_new(&v, VMM_PLATFORM_PC, L_RAM); /* first: it skips without KVM */
+    img_build(&img, IMG_ELF64_PVH, &o);
     const struct mcase cases[] = {
         CASE("valid, 8-byte PHYS32_ENTRY descriptor", .check = check_loaded_as_built),
         CASE("8-byte PHYS32_ENTRY above 4 GiB", .p = {XEN(20, 4, 1)}, .rc = -ENOEXEC,
