@@ -6,6 +6,7 @@
 #include "kvm/kvm.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -48,6 +49,17 @@ int vmm_pc_init(vmm_vm *vm)
     r = vmm_kvm_ioctl(vm->fd, KVM_CREATE_PIT2, &pit, "vmm_vm_create: KVM_CREATE_PIT2");
     return r < 0 ? r : 0;
 }
+
+/* struct kvm_msrs with its flexible array holding one entry: the same
+ * layout (api.rst, KVM_GET_MSRS), as a plain struct, since a struct with a
+ * flexible array member cannot be nested in another. */
+struct one_msr {
+    uint32_t nmsrs;
+    uint32_t pad;
+    struct kvm_msr_entry e;
+};
+_Static_assert(offsetof(struct one_msr, e) == offsetof(struct kvm_msrs, entries),
+               "struct one_msr must match struct kvm_msrs");
 
 static int msr_supported(const struct kvm_msr_list *list, uint32_t index)
 {
@@ -112,8 +124,7 @@ static int set_msrs(vmm_vcpu *vcpu)
     for (uint32_t i = 0; i < msrs->nmsrs; i++) {
         if (msrs->entries[i].index != MSR_IA32_MISC_ENABLE)
             continue;
-        struct { struct kvm_msrs h; struct kvm_msr_entry e; } one = {
-            .h.nmsrs = 1, .e.index = MSR_IA32_MISC_ENABLE };
+        struct one_msr one = { .nmsrs = 1, .e.index = MSR_IA32_MISC_ENABLE };
         r = vmm_kvm_ioctl(vcpu->fd, KVM_GET_MSRS, &one, "vmm_vm_create: KVM_GET_MSRS");
         if (r < 0)
             goto out;
@@ -131,8 +142,8 @@ static int set_msrs(vmm_vcpu *vcpu)
     if (r == 0 && has_mtrr(vcpu)) {
         /* Without it the guest sees MTRRs, all disabled: every access
          * uncached, and Linux then also skips PAT. */
-        struct { struct kvm_msrs h; struct kvm_msr_entry e; } mtrr = {
-            .h.nmsrs = 1,
+        struct one_msr mtrr = {
+            .nmsrs = 1,
             .e = { .index = MSR_MTRR_DEF_TYPE, .data = MTRR_DEF_TYPE_E | MTRR_TYPE_WB },
         };
         if (vmm_kvm_ioctl(vcpu->fd, KVM_SET_MSRS, &mtrr, "vmm_vm_create: KVM_SET_MSRS") != 1)
