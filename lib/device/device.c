@@ -81,7 +81,9 @@ static int drive_line(vmm_device *dev, uint32_t gsi, bool level)
     uint16_t holders = vm->irq_holders[gsi];
     if (holders == (level ? 0 : 1)) {
         struct kvm_irq_level irq = { .irq = gsi, .level = level ? 1 : 0 };
-        int r = vmm_kvm_ioctl(vm->fd, KVM_IRQ_LINE, &irq, "vmm_device_set_irq: KVM_IRQ_LINE");
+        int r = vm->irq_hook ? vm->irq_hook(vm, VMM_IRQ_HOOK_LINE, gsi, irq.level)
+                             : vmm_kvm_ioctl(vm->fd, KVM_IRQ_LINE, &irq,
+                                             "vmm_device_set_irq: KVM_IRQ_LINE");
         if (r < 0)
             return r;
     }

@@ -81,6 +81,13 @@ static int probe(const char *caller)
     caps.set_tss_addr = cap(fd, KVM_CAP_SET_TSS_ADDR) > 0;
     caps.identity_map_addr = cap(fd, KVM_CAP_SET_IDENTITY_MAP_ADDR) > 0;
     caps.irqchip = cap(fd, KVM_CAP_IRQCHIP) > 0 && cap(fd, KVM_CAP_PIT2) > 0;
+    caps.irqfd = cap(fd, KVM_CAP_IRQFD) > 0;
+    caps.ioeventfd = cap(fd, KVM_CAP_IOEVENTFD) > 0;
+    caps.ioeventfd_any_len = cap(fd, KVM_CAP_IOEVENTFD_ANY_LENGTH) > 0;
+    caps.signal_msi = cap(fd, KVM_CAP_SIGNAL_MSI) > 0;
+    /* api.rst 4.52: the value is the number of GSI routes (KVM_MAX_IRQ_ROUTES). */
+    int routes = cap(fd, KVM_CAP_IRQ_ROUTING);
+    caps.irq_routes = (uint32_t)(routes > 0 ? routes : 0);
     int r = probe_cpuid(fd, caller);
     if (r < 0) {
         close(fd);

@@ -18,6 +18,12 @@ struct vmm_kvm_caps {
     int set_tss_addr;       /* KVM_CAP_SET_TSS_ADDR */
     int identity_map_addr;  /* KVM_CAP_SET_IDENTITY_MAP_ADDR */
     int irqchip;            /* KVM_CAP_IRQCHIP and KVM_CAP_PIT2 (platform PC) */
+    /* Interrupt and notification plumbing (lib/kvm/kvm_irq.c). */
+    int irqfd;              /* KVM_CAP_IRQFD */
+    int ioeventfd;          /* KVM_CAP_IOEVENTFD */
+    int ioeventfd_any_len;  /* KVM_CAP_IOEVENTFD_ANY_LENGTH */
+    int signal_msi;         /* KVM_CAP_SIGNAL_MSI */
+    uint32_t irq_routes;    /* KVM_CAP_IRQ_ROUTING: max GSI routes (0: none) */
     /* KVM_GET_SUPPORTED_CPUID */
     struct kvm_cpuid_entry2 *cpuid;
     uint32_t cpuid_count;

@@ -4,10 +4,12 @@
 
 #include "core/config.h"
 #include "core/error.h"
+#include "io/iothread.h"
 #include "kvm/kvm.h"
 #include "x86/pc.h"
 
 #include <errno.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -145,6 +147,9 @@ VMM_API void vmm_vm_destroy(vmm_vm *vm)
     if (!vm)
         return;
     vmm_devices_destroy_all(vm);
+    /* Devices removed their fds first; no I/O callback runs past this. */
+    vmm_iothread_stop(vm);
+    vmm_pci_host_free(vm);
     vmm_hypercalls_free(vm);
     vmm_range_map_free(&vm->pio);
     vmm_range_map_free(&vm->mmio);
@@ -155,6 +160,7 @@ VMM_API void vmm_vm_destroy(vmm_vm *vm)
     if (vm->fd >= 0)
         close(vm->fd);
     vmm_memory_fini(&vm->memory);
+    vmm_irq_routes_free(vm);
     pthread_mutex_destroy(&vm->change_lock);
     pthread_mutex_destroy(&vm->irq_lock);
     free(vm);
@@ -162,12 +168,26 @@ VMM_API void vmm_vm_destroy(vmm_vm *vm)
 
 int vmm_vm_begin_change(vmm_vm *vm, const char *caller)
 {
+    if (vmm_vm_io_held(vm))
+        return vmm_err(-EDEADLK, "%s: called from I/O work on guest memory (between "
+                       "vmm_vm_io_enter() and vmm_vm_io_leave()), which it would wait for",
+                       caller);
     pthread_mutex_lock(&vm->change_lock);
     __atomic_add_fetch(&vm->changing, 1, __ATOMIC_SEQ_CST);
     int r = vmm_vm_check_idle(vm, caller);
-    if (r < 0)
+    if (r < 0) {
         vmm_vm_end_change(vm);
-    return r;
+        return r;
+    }
+    /* Dekker pair with vmm_vm_io_enter() (lib/io/iothread.c): we raised
+     * `changing`, then read io_users; it raises io_users, then reads
+     * `changing` and backs off while it is set (all seq_cst). So once
+     * io_users reads 0 here, no I/O work is on guest memory and none can
+     * start until vmm_vm_end_change(). I/O work is short and changes are
+     * rare: yielding is enough. */
+    while (__atomic_load_n(&vm->io_users, __ATOMIC_SEQ_CST))
+        sched_yield();
+    return 0;
 }
 
 void vmm_vm_end_change(vmm_vm *vm)

@@ -77,8 +77,34 @@ struct vmm_vcpu {
     uint64_t exits[VMM_STAT_EXIT_COUNT];
 };
 
+/* vmm_vm::irq_hook kinds. */
+#define VMM_IRQ_HOOK_LINE 0 /* a = gsi, b = level (vmm_device_set_irq) */
+#define VMM_IRQ_HOOK_MSI 1  /* a = address, b = data (vmm_irq_signal_msi) */
+
+struct vmm_iothread;
+
 struct vmm_vm {
     int fd;
+    /* Tests without KVM (tests/virtio/fake): interrupts go here instead of
+     * to KVM. NULL on every real VM. */
+    int (*irq_hook)(vmm_vm *vm, int kind, uint64_t a, uint64_t b);
+    void *irq_hook_user;
+    /* The I/O thread (lib/io), started by the first device that needs it. */
+    struct vmm_iothread *iothread;
+    /* Guest-memory users off the vCPU threads (vmm_vm_io_enter()); a change
+     * (vmm_vm_begin_change()) waits for them to leave. Atomic. */
+    int io_users;
+    /* --- lib/kvm/kvm_irq.c: the GSI routing table (KVM_SET_GSI_ROUTING
+     * replaces it wholesale, so the VM keeps the whole of it). Created by
+     * the first vmm_irq_msi_alloc() (under irq_lock), then guarded by its
+     * own mutex; freed by vmm_vm_destroy() (vmm_irq_routes_free()). --- */
+    struct vmm_irq_routes *irq_routes;
+    /* GSIs handed to virtio devices (lib/devices/virtio/virtio_irq.c),
+     * under irq_lock. */
+    uint32_t virtio_irqs;
+    /* The PCI host bridge (lib/devices/pci), created with the first PCI
+     * device; freed by vmm_vm_destroy() after the devices. */
+    void *pci_host;
     uint32_t platform;
     uint32_t num_vcpus;
     uint16_t hypercall_port;
@@ -151,6 +177,35 @@ int vmm_x86_cpuid_init(vmm_vcpu *vcpu);
 /* lib/device: internal attach (no user-facing checks on the name prefix),
  * and teardown of every device at VM destruction. */
 void vmm_devices_destroy_all(vmm_vm *vm);
+/* lib/devices/pci: frees vm->pci_host, after every device is gone. */
+void vmm_pci_host_free(vmm_vm *vm);
+
+/* --- lib/kvm/kvm_irq.c internals (kvm_irq.h is the fixed contract; these
+ * are for vm.c and the unit test tests/virtio/iothread). --- */
+struct kvm_irq_routing_entry;
+/* Frees vm->irq_routes (VM destruction). */
+void vmm_irq_routes_free(vmm_vm *vm);
+/* A routing table with MSI GSIs 24 .. @gsi_limit - 1 (KVM_CAP_IRQ_ROUTING);
+ * NULL when out of memory. */
+struct vmm_irq_routes *vmm_irq_routes_new(uint32_t gsi_limit);
+void vmm_irq_routes_delete(struct vmm_irq_routes *rt);
+/* The lowest free MSI GSI, now allocated (no route yet), or -ENOSPC /
+ * -ENOMEM; no error sentence (the caller words it). */
+int vmm_irq_routes_alloc(struct vmm_irq_routes *rt);
+/* Routes allocated @gsi to (address, data); -ENOENT if not allocated. */
+int vmm_irq_routes_set(struct vmm_irq_routes *rt, uint32_t gsi, uint64_t address, uint32_t data);
+/* Frees @gsi and its route; -ENOENT if not allocated. */
+int vmm_irq_routes_release(struct vmm_irq_routes *rt, uint32_t gsi);
+/* Writes the table KVM gets into @out (room for @max entries): the
+ * irqchip defaults, then one MSI entry per routed GSI in GSI order.
+ * Returns the number of entries the table has (may exceed @max). */
+uint32_t vmm_irq_routes_build(const struct vmm_irq_routes *rt, struct kvm_irq_routing_entry *out,
+                              uint32_t max);
+
+/* --- lib/io/iothread.c: whether the calling thread is between
+ * vmm_vm_io_enter(@vm) and vmm_vm_io_leave(@vm) (vmm_vm_begin_change()
+ * would wait for itself). --- */
+bool vmm_vm_io_held(const vmm_vm *vm);
 
 /* lib/dispatch: the dispatcher itself is inline, in dispatch/dispatch.h.
  * The doorbell device that serves hypercalls. */
