@@ -15,6 +15,7 @@
 #include <vmm/device.h>
 #include <vmm/devices/legacy.h>
 #include <vmm/devices/serial.h>
+#include <vmm/devices/virtio.h>
 #include <vmm/error.h>
 #include <vmm/exit.h>
 #include <vmm/hypercall.h>
