@@ -12,6 +12,9 @@
 #  2. build-asan/ (-Db_sanitize=address,undefined): the unit, integration and
 #     examples suites again under AddressSanitizer (leak checking on) and
 #     UndefinedBehaviorSanitizer (any report fails the test).
+#  3. build-fuzz/ (clang, -Dfuzz=enabled): a short libFuzzer run of each
+#     target in tests/fuzz (virtqueue chain walker, virtio-mmio and
+#     virtio-pci register handlers), about 20 s each.
 #
 # Exits non-zero if any step failed; the summary at the end lists them.
 set -u
@@ -21,7 +24,8 @@ cd "$(dirname "$0")/.." || exit 1
 need_packages meson ninja-build gcc libc6-dev pkg-config libcmocka-dev \
               doxygen abigail-tools valgrind \
               zlib1g-dev liblzma-dev libzstd-dev liblz4-dev \
-              gzip xz-utils zstd lz4
+              gzip xz-utils zstd lz4 \
+              clang libclang-rt-14-dev qemu-system-x86
 # The bindings suite's Rust tests need cargo and rustc: Debian 12's (1.63,
 # the crates' minimum) unless a toolchain (e.g. rustup's) is already on PATH.
 if ! command -v cargo >/dev/null 2>&1; then
@@ -70,10 +74,22 @@ else
     - configure/build of build-asan/"
 fi
 
+if step "Configuring build-fuzz/ (clang + libFuzzer)" &&
+   CC=clang setup build-fuzz -Dfuzz=enabled -Ddocs=disabled -Dabi_check=disabled \
+         -Dtests=true &&
+   step "Building the fuzz targets" && meson compile -C build-fuzz; then
+    run "meson test --suite fuzz (short libFuzzer runs)" \
+        meson test -C build-fuzz --suite fuzz --print-errorlogs
+else
+    failed="$failed
+    - configure/build of build-fuzz/"
+fi
+
 step "Done"
 if [ -n "$failed" ]; then
     echo "FAILED steps:$failed"
-    echo "Logs: build/meson-logs/testlog.txt, build-asan/meson-logs/testlog.txt"
+    echo "Logs: build/meson-logs/testlog.txt, build-asan/meson-logs/testlog.txt," \
+         "build-fuzz/meson-logs/testlog.txt"
     exit 1
 fi
 echo "All steps passed."
