@@ -11,6 +11,11 @@
  *   field <struct>.<field> offset <bytes> size <bytes>
  *   const <NAME> <decimal value>
  *   function <name>
+ *   init <struct>.<field> <decimal value>
+ * "init" lines give the value a field has in the header's initialiser
+ * (VMM_VIRTIO_BLK_CONFIG_INIT, ...): pointers print 0 when NULL, 1
+ * otherwise; fields of a nested struct are <struct>.<member>.<field>;
+ * array elements <struct>.<field>.<index>.
  * Nested members of the anonymous union in struct vmm_exit are named
  * vmm_exit.<member>.<field> and their offsets are from the start of
  * struct vmm_exit; the union members themselves (vmm_exit.pio, ...) are
@@ -31,6 +36,19 @@
 #define CONST(c) printf("const %s %lld\n", #c, (long long)(c))
 /* sizeof(&fn) checks that the header declares fn without referencing it. */
 #define FUNCTION(fn) ((void)sizeof(&fn), printf("function %s\n", #fn))
+/* The value a field of initialiser variable v (of struct s) has. */
+#define INIT(s, v, f) printf("init %s.%s %lld\n", #s, #f, (long long)(v).f)
+#define INIT_PTR(s, v, f) printf("init %s.%s %d\n", #s, #f, (v).f != NULL)
+#define INIT_TRANSPORT(s, v)                \
+    do {                                    \
+        INIT(s, v, transport.transport);    \
+        INIT(s, v, transport.flags);        \
+        INIT(s, v, transport.mmio_base);    \
+        INIT(s, v, transport.irq);          \
+        INIT(s, v, transport.pci_slot);     \
+        INIT(s, v, transport.queue_size);   \
+        INIT(s, v, transport.reserved0);    \
+    } while (0)
 
 static void structs(void)
 {
@@ -112,6 +130,62 @@ static void structs(void)
     FIELD(vmm_serial_config, in_fd);
     FIELD(vmm_serial_config, out_fn);
     FIELD(vmm_serial_config, out_user);
+
+    /* devices/virtio.h */
+    STRUCT(vmm_virtio_transport_config);
+    FIELD(vmm_virtio_transport_config, transport);
+    FIELD(vmm_virtio_transport_config, flags);
+    FIELD(vmm_virtio_transport_config, mmio_base);
+    FIELD(vmm_virtio_transport_config, irq);
+    FIELD(vmm_virtio_transport_config, pci_slot);
+    FIELD(vmm_virtio_transport_config, queue_size);
+    FIELD(vmm_virtio_transport_config, reserved0);
+
+    STRUCT(vmm_virtio_info);
+    FIELD(vmm_virtio_info, struct_size);
+    FIELD(vmm_virtio_info, device_id);
+    FIELD(vmm_virtio_info, transport);
+    FIELD(vmm_virtio_info, irq);
+    FIELD(vmm_virtio_info, mmio_base);
+    FIELD(vmm_virtio_info, pci_slot);
+    FIELD(vmm_virtio_info, status);
+    FIELD(vmm_virtio_info, needs_reset);
+    FIELD(vmm_virtio_info, reserved0);
+    FIELD(vmm_virtio_info, driver_features);
+    FIELD(vmm_virtio_info, requests);
+    FIELD(vmm_virtio_info, violations);
+
+    STRUCT(vmm_virtio_blk_config);
+    FIELD(vmm_virtio_blk_config, struct_size);
+    FIELD(vmm_virtio_blk_config, flags);
+    FIELD(vmm_virtio_blk_config, transport);
+    FIELD(vmm_virtio_blk_config, path);
+    FIELD(vmm_virtio_blk_config, fd);
+    FIELD(vmm_virtio_blk_config, reserved0);
+    FIELD(vmm_virtio_blk_config, serial);
+
+    STRUCT(vmm_virtio_console_config);
+    FIELD(vmm_virtio_console_config, struct_size);
+    FIELD(vmm_virtio_console_config, flags);
+    FIELD(vmm_virtio_console_config, transport);
+    FIELD(vmm_virtio_console_config, out_fd);
+    FIELD(vmm_virtio_console_config, in_fd);
+    FIELD(vmm_virtio_console_config, out_fn);
+    FIELD(vmm_virtio_console_config, out_user);
+
+    STRUCT(vmm_virtio_rng_config);
+    FIELD(vmm_virtio_rng_config, struct_size);
+    FIELD(vmm_virtio_rng_config, flags);
+    FIELD(vmm_virtio_rng_config, transport);
+
+    STRUCT(vmm_virtio_net_config);
+    FIELD(vmm_virtio_net_config, struct_size);
+    FIELD(vmm_virtio_net_config, flags);
+    FIELD(vmm_virtio_net_config, transport);
+    FIELD(vmm_virtio_net_config, tap_name);
+    FIELD(vmm_virtio_net_config, tap_fd);
+    FIELD(vmm_virtio_net_config, mac);
+    FIELD(vmm_virtio_net_config, reserved0);
 
     /* hypercall.h */
     STRUCT(vmm_hypercall);
@@ -284,6 +358,17 @@ static void consts(void)
     CONST(VMM_SERIAL_COM1_IRQ);
     CONST(VMM_SERIAL_COM2_IRQ);
     CONST(VMM_SERIAL_NO_IRQ);
+    /* devices/virtio.h */
+    CONST(VMM_VIRTIO_TRANSPORT_PCI);
+    CONST(VMM_VIRTIO_TRANSPORT_MMIO);
+    CONST(VMM_VIRTIO_F_INLINE);
+    CONST(VMM_VIRTIO_NO_IRQ);
+    CONST(VMM_VIRTIO_MMIO_BASE);
+    CONST(VMM_VIRTIO_PCI_MMIO_BASE);
+    CONST(VMM_VIRTIO_PCI_MMIO_SIZE);
+    CONST(VMM_VIRTIO_QUEUE_SIZE_DEFAULT);
+    CONST(VMM_VIRTIO_QUEUE_SIZE_MAX);
+    CONST(VMM_VIRTIO_BLK_F_READONLY);
     /* error.h */
     CONST(VMM_LOG_ERROR);
     CONST(VMM_LOG_WARN);
@@ -425,6 +510,14 @@ static void functions(void)
     /* devices/serial.h */
     FUNCTION(vmm_serial_attach);
     FUNCTION(vmm_serial_input);
+    /* devices/virtio.h */
+    FUNCTION(vmm_virtio_get_info);
+    FUNCTION(vmm_virtio_mmio_cmdline);
+    FUNCTION(vmm_virtio_blk_attach);
+    FUNCTION(vmm_virtio_console_attach);
+    FUNCTION(vmm_virtio_console_input);
+    FUNCTION(vmm_virtio_rng_attach);
+    FUNCTION(vmm_virtio_net_attach);
     /* error.h */
     FUNCTION(vmm_strerror);
     FUNCTION(vmm_last_error);
@@ -481,10 +574,58 @@ static void functions(void)
     FUNCTION(vmm_vm_get_stats);
 }
 
+/* The header initialisers' values, field by field. */
+static void inits(void)
+{
+    /* devices/virtio.h */
+    struct vmm_virtio_transport_config t = VMM_VIRTIO_TRANSPORT_INIT;
+    INIT(vmm_virtio_transport_config, t, transport);
+    INIT(vmm_virtio_transport_config, t, flags);
+    INIT(vmm_virtio_transport_config, t, mmio_base);
+    INIT(vmm_virtio_transport_config, t, irq);
+    INIT(vmm_virtio_transport_config, t, pci_slot);
+    INIT(vmm_virtio_transport_config, t, queue_size);
+    INIT(vmm_virtio_transport_config, t, reserved0);
+
+    struct vmm_virtio_blk_config blk = VMM_VIRTIO_BLK_CONFIG_INIT;
+    INIT(vmm_virtio_blk_config, blk, struct_size);
+    INIT(vmm_virtio_blk_config, blk, flags);
+    INIT_TRANSPORT(vmm_virtio_blk_config, blk);
+    INIT_PTR(vmm_virtio_blk_config, blk, path);
+    INIT(vmm_virtio_blk_config, blk, fd);
+    INIT(vmm_virtio_blk_config, blk, reserved0);
+    INIT_PTR(vmm_virtio_blk_config, blk, serial);
+
+    struct vmm_virtio_console_config con = VMM_VIRTIO_CONSOLE_CONFIG_INIT;
+    INIT(vmm_virtio_console_config, con, struct_size);
+    INIT(vmm_virtio_console_config, con, flags);
+    INIT_TRANSPORT(vmm_virtio_console_config, con);
+    INIT(vmm_virtio_console_config, con, out_fd);
+    INIT(vmm_virtio_console_config, con, in_fd);
+    INIT_PTR(vmm_virtio_console_config, con, out_fn);
+    INIT_PTR(vmm_virtio_console_config, con, out_user);
+
+    struct vmm_virtio_rng_config rng = VMM_VIRTIO_RNG_CONFIG_INIT;
+    INIT(vmm_virtio_rng_config, rng, struct_size);
+    INIT(vmm_virtio_rng_config, rng, flags);
+    INIT_TRANSPORT(vmm_virtio_rng_config, rng);
+
+    struct vmm_virtio_net_config net = VMM_VIRTIO_NET_CONFIG_INIT;
+    INIT(vmm_virtio_net_config, net, struct_size);
+    INIT(vmm_virtio_net_config, net, flags);
+    INIT_TRANSPORT(vmm_virtio_net_config, net);
+    INIT_PTR(vmm_virtio_net_config, net, tap_name);
+    INIT(vmm_virtio_net_config, net, tap_fd);
+    for (size_t i = 0; i < sizeof(net.mac); i++)
+        printf("init vmm_virtio_net_config.mac.%zu %d\n", i, net.mac[i]);
+    INIT(vmm_virtio_net_config, net, reserved0);
+}
+
 int main(void)
 {
     structs();
     consts();
     functions();
+    inits();
     return ferror(stdout) ? 1 : 0;
 }

@@ -15,7 +15,7 @@ extern "C" {
 /** Major version; also the soname's ABI number (libvmm.so.MAJOR). */
 #define VMM_VERSION_MAJOR 0
 /** Minor version: grows with compatible additions. */
-#define VMM_VERSION_MINOR 2
+#define VMM_VERSION_MINOR 3
 /** Patch version: fixes only. */
 #define VMM_VERSION_PATCH 0
 /** The version as one number: (major << 16) | (minor << 8) | patch. */

@@ -36,7 +36,7 @@ def layout_output():
 
 
 def parse(text):
-    facts = {"struct": {}, "field": {}, "const": {}, "function": set()}
+    facts = {"struct": {}, "field": {}, "const": {}, "function": set(), "init": {}}
     for line in text.splitlines():
         w = line.split()
         if w[0] == "struct" and w[2] == "size" and len(w) == 4:
@@ -47,6 +47,8 @@ def parse(text):
             facts["const"][w[1]] = int(w[2])
         elif w[0] == "function" and len(w) == 2:
             facts["function"].add(w[1])
+        elif w[0] == "init" and len(w) == 3:
+            facts["init"][w[1]] = int(w[2])
         else:
             raise AssertionError("bad layout line: %r" % line)
     return facts
@@ -68,6 +70,18 @@ def named_fields(cls, prefix="", base=0):
                 and typ.__name__.startswith("_")):
             out.update(named_fields(typ, prefix + name + ".", off))
     return out
+
+
+def init_value(obj, path):
+    """The value at dotted @path (fields; digits index arrays) of a ctypes
+    struct, as layout.c prints it: NULL pointers 0, others 1."""
+    for part in path.split("."):
+        obj = obj[int(part)] if part.isdigit() else getattr(obj, part)
+    if obj is None:
+        return 0
+    if isinstance(obj, (bytes, ctypes._Pointer, ctypes._CFuncPtr)):
+        return 1 if obj else 0
+    return int(obj)
 
 
 class TestLayout(unittest.TestCase):
@@ -94,6 +108,18 @@ class TestLayout(unittest.TestCase):
         self.assertEqual(set(self.facts["const"]), set(_lib.CONSTANTS))
         for name, value in self.facts["const"].items():
             self.assertEqual(_lib.CONSTANTS[name], value, name)
+
+    def test_initialisers(self):
+        # The *_INIT macros of the headers, field by field, against the
+        # Python functions building the same structs.
+        seen = {}
+        for name, want in self.facts["init"].items():
+            sname, path = name.split(".", 1)
+            self.assertIn(sname, _lib.INITS, "no Python initialiser for " + sname)
+            got = init_value(_lib.INITS[sname](), path)
+            self.assertEqual(got, want, name)
+            seen[sname] = True
+        self.assertEqual(set(seen), set(_lib.INITS))
 
     def test_functions_declared(self):
         self.assertEqual(self.facts["function"], set(_lib.FUNCTIONS))

@@ -38,8 +38,13 @@ from ._lib import IncompatibleLibraryError, LibraryNotFoundError
 from ._loader import BootFlags, BootInfo, Compression, ImageFormat, _LoaderMixin
 from ._pc import (CpuidOverride, CpuidReg, E820Entry, E820Type,
                   PC_HIGH_RAM_START, PC_MMIO_HOLE_START, _PcMixin)
+from ._virtio import (VIRTIO_MMIO_BASE, VIRTIO_NO_IRQ, VIRTIO_PCI_MMIO_BASE,
+                      VIRTIO_PCI_MMIO_SIZE, VIRTIO_QUEUE_SIZE_DEFAULT,
+                      VIRTIO_QUEUE_SIZE_MAX, VirtioBlk, VirtioConsole,
+                      VirtioDevice, VirtioDeviceId, VirtioInfo, VirtioNet,
+                      VirtioRng, VirtioTransport, _VirtioDevicesMixin)
 
-__version__ = "0.2.0"
+__version__ = "0.3.0"
 
 __all__ = [
     "VM", "VCPU", "Device", "Regs", "Exit", "Io", "HypercallArgs", "Request",
@@ -50,6 +55,10 @@ __all__ = [
     "BootInfo", "BootFlags", "ImageFormat", "Compression",
     "BuiltinDevice", "Serial", "COM1_PORT", "COM2_PORT", "COM3_PORT",
     "COM4_PORT", "SERIAL_NO_IRQ", "DEBUG_EXIT_PORT",
+    "VirtioDevice", "VirtioBlk", "VirtioConsole", "VirtioRng", "VirtioNet",
+    "VirtioInfo", "VirtioTransport", "VirtioDeviceId", "VIRTIO_NO_IRQ",
+    "VIRTIO_MMIO_BASE", "VIRTIO_PCI_MMIO_BASE", "VIRTIO_PCI_MMIO_SIZE",
+    "VIRTIO_QUEUE_SIZE_DEFAULT", "VIRTIO_QUEUE_SIZE_MAX",
     "Error", "InvalidArgumentError", "BusyError", "NotFoundError",
     "ExistsError", "FaultError", "NoMemoryError", "NoSpaceError",
     "AccessError", "NotSupportedError", "DeviceCallbackError", "ClosedError",
@@ -67,7 +76,9 @@ for _cls in (BuiltinDevice, Serial, Device, Io, Space, AccessError, BusyError,
              ClosedError, DeviceCallbackError, Error, ExistsError, FaultError,
              InvalidArgumentError, NoMemoryError, NoSpaceError, NotFoundError,
              NotSupportedError, BootFlags, BootInfo, Compression, ImageFormat,
-             CpuidOverride, CpuidReg, E820Entry, E820Type):
+             CpuidOverride, CpuidReg, E820Entry, E820Type, VirtioDevice,
+             VirtioBlk, VirtioConsole, VirtioRng, VirtioNet, VirtioInfo,
+             VirtioTransport, VirtioDeviceId):
     _cls.__module__ = __name__
 del _cls
 
@@ -474,7 +485,7 @@ def _close_all_at_exit():
             pass
 
 
-class VM(_PcMixin, _LoaderMixin, _BuiltinDevicesMixin):
+class VM(_PcMixin, _LoaderMixin, _BuiltinDevicesMixin, _VirtioDevicesMixin):
     """A virtual machine and its vCPUs (vmm_vm_create()).
 
     VM(num_vcpus=1, *, vcpus=None, platform=PLATFORM_NONE,

@@ -77,8 +77,9 @@ def _fd_of(obj, what):
                         % (what, obj)) from None
 
 
-def _output_sink(out):
-    """(python callable taking bytes or None, out_fd) for attach_serial(out=)."""
+def _output_sink(out, what="attach_serial(out=)"):
+    """(python callable taking bytes or None, out_fd) for attach_serial(out=)
+    (and attach_virtio_console(out=), named by @what in errors)."""
     if out is None:
         return None, -1
     if isinstance(out, int):
@@ -99,8 +100,8 @@ def _output_sink(out):
             out.write(data)
             out.flush()
         return write_bytes, -1
-    raise TypeError("attach_serial(out=) takes None, an fd, a callable or a "
-                    "file object, not %r" % type(out))
+    raise TypeError("%s takes None, an fd, a callable or a "
+                    "file object, not %r" % (what, type(out)))
 
 
 class _BuiltinDevicesMixin:

@@ -22,7 +22,7 @@ from ctypes import (CFUNCTYPE, POINTER, Structure, Union, c_char_p, c_int,
 # The library version this binding was written against: a library with the
 # same major and at least this minor is compatible (version.h).
 EXPECTED_MAJOR = 0
-EXPECTED_MINOR = 2
+EXPECTED_MINOR = 3
 
 # --------------------------------------------------------------- constants
 # common.h
@@ -41,6 +41,17 @@ VMM_SERIAL_COM4_PORT = 0x2e8
 VMM_SERIAL_COM1_IRQ = 4
 VMM_SERIAL_COM2_IRQ = 3
 VMM_SERIAL_NO_IRQ = 0xffffffff
+# devices/virtio.h
+VMM_VIRTIO_TRANSPORT_PCI = 0
+VMM_VIRTIO_TRANSPORT_MMIO = 1
+VMM_VIRTIO_F_INLINE = 1 << 0
+VMM_VIRTIO_NO_IRQ = 0xffffffff
+VMM_VIRTIO_MMIO_BASE = 0xd0000000
+VMM_VIRTIO_PCI_MMIO_BASE = 0xe0000000
+VMM_VIRTIO_PCI_MMIO_SIZE = 0x10000000
+VMM_VIRTIO_QUEUE_SIZE_DEFAULT = 256
+VMM_VIRTIO_QUEUE_SIZE_MAX = 32768
+VMM_VIRTIO_BLK_F_READONLY = 1 << 0
 # error.h
 VMM_LOG_ERROR = 0
 VMM_LOG_WARN = 1
@@ -108,7 +119,7 @@ VMM_CPU_MODE_LONG = 3
 VMM_CPU_MODE_F_USER = 1 << 0
 # version.h
 VMM_VERSION_MAJOR = 0
-VMM_VERSION_MINOR = 2
+VMM_VERSION_MINOR = 3
 VMM_VERSION_PATCH = 0
 VMM_VERSION_NUMBER = (VMM_VERSION_MAJOR << 16) | (VMM_VERSION_MINOR << 8) | VMM_VERSION_PATCH
 VMM_FEATURE_READONLY_MEMORY = 1
@@ -242,6 +253,99 @@ def serial_config_init():
         irq=VMM_SERIAL_COM1_IRQ, out_fd=-1, in_fd=-1)
 
 
+# devices/virtio.h
+class vmm_virtio_transport_config(Structure):
+    _fields_ = [("transport", c_uint32), ("flags", c_uint32),
+                ("mmio_base", c_uint64), ("irq", c_uint32),
+                ("pci_slot", c_uint32), ("queue_size", c_uint32),
+                ("reserved0", c_uint32)]
+
+
+VIRTIO_INFO_FIELDS = ("device_id", "transport", "irq", "mmio_base", "pci_slot",
+                      "status", "needs_reset", "driver_features", "requests",
+                      "violations")
+
+
+class vmm_virtio_info(Structure):
+    _fields_ = [("struct_size", c_uint32), ("device_id", c_uint32),
+                ("transport", c_uint32), ("irq", c_uint32),
+                ("mmio_base", c_uint64), ("pci_slot", c_uint32),
+                ("status", c_uint8), ("needs_reset", c_uint8),
+                ("reserved0", c_uint16), ("driver_features", c_uint64),
+                ("requests", c_uint64), ("violations", c_uint64)]
+
+
+class vmm_virtio_blk_config(Structure):
+    _fields_ = [("struct_size", c_uint32), ("flags", c_uint32),
+                ("transport", vmm_virtio_transport_config),
+                ("path", c_char_p), ("fd", c_int32), ("reserved0", c_uint32),
+                ("serial", c_char_p)]
+
+
+# vmm_virtio_console_output_fn
+VIRTIO_CONSOLE_OUTPUT_FN = CFUNCTYPE(c_int, POINTER(c_uint8), c_size_t, c_void_p)
+
+
+class vmm_virtio_console_config(Structure):
+    _fields_ = [("struct_size", c_uint32), ("flags", c_uint32),
+                ("transport", vmm_virtio_transport_config),
+                ("out_fd", c_int32), ("in_fd", c_int32),
+                ("out_fn", VIRTIO_CONSOLE_OUTPUT_FN), ("out_user", c_void_p)]
+
+
+class vmm_virtio_rng_config(Structure):
+    _fields_ = [("struct_size", c_uint32), ("flags", c_uint32),
+                ("transport", vmm_virtio_transport_config)]
+
+
+class vmm_virtio_net_config(Structure):
+    _fields_ = [("struct_size", c_uint32), ("flags", c_uint32),
+                ("transport", vmm_virtio_transport_config),
+                ("tap_name", c_char_p), ("tap_fd", c_int32),
+                ("mac", c_uint8 * 6), ("reserved0", c_uint16)]
+
+
+def virtio_transport_init():
+    """A vmm_virtio_transport_config as VMM_VIRTIO_TRANSPORT_INIT makes it."""
+    return vmm_virtio_transport_config(transport=VMM_VIRTIO_TRANSPORT_PCI)
+
+
+def virtio_blk_config_init():
+    """VMM_VIRTIO_BLK_CONFIG_INIT."""
+    return vmm_virtio_blk_config(struct_size=ctypes.sizeof(vmm_virtio_blk_config),
+                                 transport=virtio_transport_init(), fd=-1)
+
+
+def virtio_console_config_init():
+    """VMM_VIRTIO_CONSOLE_CONFIG_INIT."""
+    return vmm_virtio_console_config(
+        struct_size=ctypes.sizeof(vmm_virtio_console_config),
+        transport=virtio_transport_init(), out_fd=-1, in_fd=-1)
+
+
+def virtio_rng_config_init():
+    """VMM_VIRTIO_RNG_CONFIG_INIT."""
+    return vmm_virtio_rng_config(struct_size=ctypes.sizeof(vmm_virtio_rng_config),
+                                 transport=virtio_transport_init())
+
+
+def virtio_net_config_init():
+    """VMM_VIRTIO_NET_CONFIG_INIT."""
+    return vmm_virtio_net_config(struct_size=ctypes.sizeof(vmm_virtio_net_config),
+                                 transport=virtio_transport_init(), tap_fd=-1)
+
+
+# The initialiser of each struct that has one (the layout test compares
+# them with layout.c's "init" lines).
+INITS = {
+    "vmm_virtio_transport_config": virtio_transport_init,
+    "vmm_virtio_blk_config": virtio_blk_config_init,
+    "vmm_virtio_console_config": virtio_console_config_init,
+    "vmm_virtio_rng_config": virtio_rng_config_init,
+    "vmm_virtio_net_config": virtio_net_config_init,
+}
+
+
 # loader.h
 class vmm_boot_module(Structure):
     _fields_ = [("data", c_void_p), ("size", c_uint64), ("cmdline", c_char_p)]
@@ -343,7 +447,9 @@ class vmm_vm_stats(Structure):
 # Every struct mirror, by C name (for the layout test).
 STRUCTS = {cls.__name__: cls for cls in (
     vmm_io, vmm_device_ops, vmm_device_stats, vmm_exit, vmm_hypercall,
-    vmm_serial_config, vmm_boot_module, vmm_boot_config, vmm_boot_info, vmm_e820_entry,
+    vmm_serial_config, vmm_virtio_transport_config, vmm_virtio_info,
+    vmm_virtio_blk_config, vmm_virtio_console_config, vmm_virtio_rng_config,
+    vmm_virtio_net_config, vmm_boot_module, vmm_boot_config, vmm_boot_info, vmm_e820_entry,
     vmm_cpuid_override, vmm_regs, vmm_segment, vmm_dtable, vmm_sregs,
     vmm_cpu_mode_config, vmm_cpuid_entry, vmm_vm_config, vmm_vm_stats)}
 
@@ -373,6 +479,14 @@ FUNCTIONS = {
     # devices/serial.h
     "vmm_serial_attach": (c_int, [_vm, POINTER(vmm_serial_config), _out]),
     "vmm_serial_input": (c_int, [_dev, c_void_p, c_size_t]),
+    # devices/virtio.h
+    "vmm_virtio_get_info": (c_int, [_dev, POINTER(vmm_virtio_info)]),
+    "vmm_virtio_mmio_cmdline": (c_int, [_vm, c_char_p, c_size_t]),
+    "vmm_virtio_blk_attach": (c_int, [_vm, POINTER(vmm_virtio_blk_config), _out]),
+    "vmm_virtio_console_attach": (c_int, [_vm, POINTER(vmm_virtio_console_config), _out]),
+    "vmm_virtio_console_input": (c_int, [_dev, c_void_p, c_size_t]),
+    "vmm_virtio_rng_attach": (c_int, [_vm, POINTER(vmm_virtio_rng_config), _out]),
+    "vmm_virtio_net_attach": (c_int, [_vm, POINTER(vmm_virtio_net_config), _out]),
     # error.h
     "vmm_strerror": (c_char_p, [c_int]),
     "vmm_last_error": (c_char_p, []),

@@ -105,6 +105,26 @@ constants! {
     VMM_SERIAL_COM2_IRQ: u32 = 3;
     /// `vmm_serial_config::irq` of a UART without an interrupt line.
     VMM_SERIAL_NO_IRQ: u32 = 0xffff_ffff;
+    // devices/virtio.h: enum vmm_virtio_transport
+    /// Modern virtio-pci (the default).
+    VMM_VIRTIO_TRANSPORT_PCI: u32 = 0;
+    /// virtio-mmio, register layout version 2.
+    VMM_VIRTIO_TRANSPORT_MMIO: u32 = 1;
+    /// Serve queue notifications on the vCPU thread (no I/O thread).
+    VMM_VIRTIO_F_INLINE: u32 = 1 << 0;
+    /// `vmm_virtio_transport_config::irq` of a device without an interrupt line.
+    VMM_VIRTIO_NO_IRQ: u32 = 0xffff_ffff;
+    /// Default base of virtio-mmio devices: device n at base + n * 4 KiB.
+    VMM_VIRTIO_MMIO_BASE: u64 = 0xd000_0000;
+    /// The window PCI BARs are assigned from and decoded in.
+    VMM_VIRTIO_PCI_MMIO_BASE: u64 = 0xe000_0000;
+    VMM_VIRTIO_PCI_MMIO_SIZE: u64 = 0x1000_0000;
+    /// Queue size offered unless the transport config says otherwise.
+    VMM_VIRTIO_QUEUE_SIZE_DEFAULT: u32 = 256;
+    /// Largest queue size (split rings hold at most 32768 entries).
+    VMM_VIRTIO_QUEUE_SIZE_MAX: u32 = 32768;
+    /// The disk is read-only (VIRTIO_BLK_F_RO).
+    VMM_VIRTIO_BLK_F_READONLY: u32 = 1 << 0;
     // error.h: enum vmm_log_level
     VMM_LOG_ERROR: c_int = 0;
     VMM_LOG_WARN: c_int = 1;
@@ -199,7 +219,7 @@ constants! {
     VMM_CPU_MODE_F_USER: u32 = 1 << 0;
     // version.h
     VMM_VERSION_MAJOR: u32 = 0;
-    VMM_VERSION_MINOR: u32 = 2;
+    VMM_VERSION_MINOR: u32 = 3;
     VMM_VERSION_PATCH: u32 = 0;
     VMM_VERSION_NUMBER: u32 = (VMM_VERSION_MAJOR << 16) | (VMM_VERSION_MINOR << 8) | VMM_VERSION_PATCH;
     VMM_FEATURE_READONLY_MEMORY: u32 = 1;
@@ -340,6 +360,171 @@ impl vmm_serial_config {
         in_fd: -1,
         out_fn: None,
         out_user: core::ptr::null_mut(),
+    };
+}
+
+// ---------------------------------------------------------------- devices/virtio.h
+
+/// `struct vmm_virtio_transport_config`: where a virtio device appears.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct vmm_virtio_transport_config {
+    pub transport: u32,
+    pub flags: u32,
+    pub mmio_base: u64,
+    pub irq: u32,
+    pub pci_slot: u32,
+    pub queue_size: u32,
+    pub reserved0: u32,
+}
+
+impl vmm_virtio_transport_config {
+    /// `VMM_VIRTIO_TRANSPORT_INIT`: PCI, next free slot, IRQ picked, 256-entry queues.
+    pub const INIT: Self =
+        Self { transport: VMM_VIRTIO_TRANSPORT_PCI, flags: 0, mmio_base: 0, irq: 0, pci_slot: 0, queue_size: 0, reserved0: 0 };
+}
+
+impl Default for vmm_virtio_transport_config {
+    fn default() -> Self {
+        Self::INIT
+    }
+}
+
+/// `struct vmm_virtio_info`: what vmm_virtio_get_info() reports.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct vmm_virtio_info {
+    pub struct_size: u32,
+    pub device_id: u32,
+    pub transport: u32,
+    pub irq: u32,
+    pub mmio_base: u64,
+    pub pci_slot: u32,
+    pub status: u8,
+    pub needs_reset: u8,
+    pub reserved0: u16,
+    pub driver_features: u64,
+    pub requests: u64,
+    pub violations: u64,
+}
+
+impl Default for vmm_virtio_info {
+    /// Zeroed, with `struct_size` set as the library requires.
+    fn default() -> Self {
+        Self {
+            struct_size: core::mem::size_of::<Self>() as u32,
+            device_id: 0,
+            transport: 0,
+            irq: 0,
+            mmio_base: 0,
+            pci_slot: 0,
+            status: 0,
+            needs_reset: 0,
+            reserved0: 0,
+            driver_features: 0,
+            requests: 0,
+            violations: 0,
+        }
+    }
+}
+
+/// `struct vmm_virtio_blk_config`: input of vmm_virtio_blk_attach().
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct vmm_virtio_blk_config {
+    pub struct_size: u32,
+    pub flags: u32,
+    pub transport: vmm_virtio_transport_config,
+    pub path: *const c_char,
+    pub fd: i32,
+    pub reserved0: u32,
+    pub serial: *const c_char,
+}
+
+impl vmm_virtio_blk_config {
+    /// `VMM_VIRTIO_BLK_CONFIG_INIT`: PCI, no backing, read-write.
+    pub const INIT: Self = Self {
+        struct_size: core::mem::size_of::<Self>() as u32,
+        flags: 0,
+        transport: vmm_virtio_transport_config::INIT,
+        path: core::ptr::null(),
+        fd: -1,
+        reserved0: 0,
+        serial: core::ptr::null(),
+    };
+}
+
+/// `vmm_virtio_console_output_fn`: receives bytes the guest wrote to the console.
+pub type vmm_virtio_console_output_fn =
+    Option<unsafe extern "C" fn(data: *const u8, len: usize, user: *mut c_void) -> c_int>;
+
+/// `struct vmm_virtio_console_config`: input of vmm_virtio_console_attach().
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct vmm_virtio_console_config {
+    pub struct_size: u32,
+    pub flags: u32,
+    pub transport: vmm_virtio_transport_config,
+    pub out_fd: i32,
+    pub in_fd: i32,
+    pub out_fn: vmm_virtio_console_output_fn,
+    pub out_user: *mut c_void,
+}
+
+impl vmm_virtio_console_config {
+    /// `VMM_VIRTIO_CONSOLE_CONFIG_INIT`: PCI, no output, no input.
+    pub const INIT: Self = Self {
+        struct_size: core::mem::size_of::<Self>() as u32,
+        flags: 0,
+        transport: vmm_virtio_transport_config::INIT,
+        out_fd: -1,
+        in_fd: -1,
+        out_fn: None,
+        out_user: core::ptr::null_mut(),
+    };
+}
+
+/// `struct vmm_virtio_rng_config`: input of vmm_virtio_rng_attach().
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct vmm_virtio_rng_config {
+    pub struct_size: u32,
+    pub flags: u32,
+    pub transport: vmm_virtio_transport_config,
+}
+
+impl vmm_virtio_rng_config {
+    /// `VMM_VIRTIO_RNG_CONFIG_INIT`: PCI.
+    pub const INIT: Self = Self {
+        struct_size: core::mem::size_of::<Self>() as u32,
+        flags: 0,
+        transport: vmm_virtio_transport_config::INIT,
+    };
+}
+
+/// `struct vmm_virtio_net_config`: input of vmm_virtio_net_attach().
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct vmm_virtio_net_config {
+    pub struct_size: u32,
+    pub flags: u32,
+    pub transport: vmm_virtio_transport_config,
+    pub tap_name: *const c_char,
+    pub tap_fd: i32,
+    pub mac: [u8; 6],
+    pub reserved0: u16,
+}
+
+impl vmm_virtio_net_config {
+    /// `VMM_VIRTIO_NET_CONFIG_INIT`: PCI, no TAP, random MAC.
+    pub const INIT: Self = Self {
+        struct_size: core::mem::size_of::<Self>() as u32,
+        flags: 0,
+        transport: vmm_virtio_transport_config::INIT,
+        tap_name: core::ptr::null(),
+        tap_fd: -1,
+        mac: [0; 6],
+        reserved0: 0,
     };
 }
 
@@ -812,6 +997,14 @@ functions! {
     // devices/serial.h
     pub fn vmm_serial_attach(vm: *mut vmm_vm, cfg: *const vmm_serial_config, out: *mut *mut vmm_device) -> c_int;
     pub fn vmm_serial_input(dev: *mut vmm_device, data: *const c_void, len: usize) -> c_int;
+    // devices/virtio.h
+    pub fn vmm_virtio_get_info(dev: *mut vmm_device, info: *mut vmm_virtio_info) -> c_int;
+    pub fn vmm_virtio_mmio_cmdline(vm: *mut vmm_vm, buf: *mut c_char, size: usize) -> c_int;
+    pub fn vmm_virtio_blk_attach(vm: *mut vmm_vm, cfg: *const vmm_virtio_blk_config, out: *mut *mut vmm_device) -> c_int;
+    pub fn vmm_virtio_console_attach(vm: *mut vmm_vm, cfg: *const vmm_virtio_console_config, out: *mut *mut vmm_device) -> c_int;
+    pub fn vmm_virtio_console_input(dev: *mut vmm_device, data: *const c_void, len: usize) -> c_int;
+    pub fn vmm_virtio_rng_attach(vm: *mut vmm_vm, cfg: *const vmm_virtio_rng_config, out: *mut *mut vmm_device) -> c_int;
+    pub fn vmm_virtio_net_attach(vm: *mut vmm_vm, cfg: *const vmm_virtio_net_config, out: *mut *mut vmm_device) -> c_int;
     // error.h
     pub fn vmm_strerror(err: c_int) -> *const c_char;
     pub fn vmm_last_error() -> *const c_char;

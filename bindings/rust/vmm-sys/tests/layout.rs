@@ -94,6 +94,15 @@ fn rust_fields() -> BTreeMap<String, (usize, usize)> {
     fields!(vmm_serial_config {
         struct_size, flags, port, reserved0, irq, out_fd, in_fd, out_fn, out_user
     });
+    fields!(vmm_virtio_transport_config { transport, flags, mmio_base, irq, pci_slot, queue_size, reserved0 });
+    fields!(vmm_virtio_info {
+        struct_size, device_id, transport, irq, mmio_base, pci_slot, status, needs_reset, reserved0,
+        driver_features, requests, violations
+    });
+    fields!(vmm_virtio_blk_config { struct_size, flags, transport, path, fd, reserved0, serial });
+    fields!(vmm_virtio_console_config { struct_size, flags, transport, out_fd, in_fd, out_fn, out_user });
+    fields!(vmm_virtio_rng_config { struct_size, flags, transport });
+    fields!(vmm_virtio_net_config { struct_size, flags, transport, tap_name, tap_fd, mac, reserved0 });
     fields!(vmm_hypercall { nr, args });
     fields!(vmm_boot_config {
         struct_size, flags, format, reserved0, kernel, kernel_size, initrd, initrd_size, cmdline,
@@ -135,10 +144,56 @@ fn rust_structs() -> BTreeMap<&'static str, usize> {
     structs!(
         vmm_io, vmm_device_ops, vmm_device_stats, vmm_exit, vmm_exit_pio, vmm_exit_mmio,
         vmm_exit_internal, vmm_exit_fail_entry, vmm_exit_system_event, vmm_exit_request,
-        vmm_exit_unknown, vmm_serial_config, vmm_hypercall, vmm_boot_module, vmm_boot_config, vmm_boot_info,
+        vmm_exit_unknown, vmm_serial_config, vmm_virtio_transport_config, vmm_virtio_info,
+        vmm_virtio_blk_config, vmm_virtio_console_config, vmm_virtio_rng_config, vmm_virtio_net_config,
+        vmm_hypercall, vmm_boot_module, vmm_boot_config, vmm_boot_info,
         vmm_e820_entry, vmm_cpuid_override, vmm_regs, vmm_segment, vmm_dtable, vmm_sregs, vmm_cpu_mode_config,
         vmm_cpuid_entry, vmm_vm_config, vmm_vm_stats
     );
+    m
+}
+
+/// The value of every field of the `INIT` consts, keyed as layout.c's
+/// `init` lines name them (pointers: 0 when null, else 1).
+fn rust_inits() -> BTreeMap<String, i64> {
+    let mut m = BTreeMap::new();
+    macro_rules! inits {
+        ($s:ident, $v:expr, { $($f:ident $(. $g:ident)* $(: $how:ident)?),* $(,)? }) => {$(
+            let v = &$v;
+            let value = inits!(@value v.$f $(. $g)*, $($how)?);
+            let name = [stringify!($s), stringify!($f) $(, stringify!($g))*].join(".");
+            m.insert(name, value);
+        )*};
+        (@value $e:expr, ptr) => { (!$e.is_null()) as i64 };
+        (@value $e:expr, func) => { $e.is_some() as i64 };
+        (@value $e:expr, ) => { $e as i64 };
+    }
+    macro_rules! transport_inits {
+        ($s:ident, $v:expr) => {
+            inits!($s, $v, {
+                transport.transport, transport.flags, transport.mmio_base, transport.irq,
+                transport.pci_slot, transport.queue_size, transport.reserved0
+            });
+        };
+    }
+    inits!(vmm_virtio_transport_config, vmm_virtio_transport_config::INIT, {
+        transport, flags, mmio_base, irq, pci_slot, queue_size, reserved0
+    });
+    let blk = vmm_virtio_blk_config::INIT;
+    inits!(vmm_virtio_blk_config, blk, { struct_size, flags, path: ptr, fd, reserved0, serial: ptr });
+    transport_inits!(vmm_virtio_blk_config, blk);
+    let con = vmm_virtio_console_config::INIT;
+    inits!(vmm_virtio_console_config, con, { struct_size, flags, out_fd, in_fd, out_fn: func, out_user: ptr });
+    transport_inits!(vmm_virtio_console_config, con);
+    let rng = vmm_virtio_rng_config::INIT;
+    inits!(vmm_virtio_rng_config, rng, { struct_size, flags });
+    transport_inits!(vmm_virtio_rng_config, rng);
+    let net = vmm_virtio_net_config::INIT;
+    inits!(vmm_virtio_net_config, net, { struct_size, flags, tap_name: ptr, tap_fd, reserved0 });
+    transport_inits!(vmm_virtio_net_config, net);
+    for (i, b) in net.mac.iter().enumerate() {
+        m.insert(format!("vmm_virtio_net_config.mac.{i}"), i64::from(*b));
+    }
     m
 }
 
@@ -188,10 +243,12 @@ fn layout_matches_c_headers() {
     let fields = rust_fields();
     let consts: BTreeMap<&str, i64> = CONSTANTS.iter().copied().collect();
     let functions: BTreeSet<&str> = FUNCTIONS.iter().copied().collect();
+    let inits = rust_inits();
 
     let mut errors = Vec::new();
     let (mut seen_structs, mut seen_fields) = (BTreeSet::new(), BTreeSet::new());
     let (mut seen_consts, mut seen_functions) = (BTreeSet::new(), BTreeSet::new());
+    let mut seen_inits = BTreeSet::new();
     for line in text.lines() {
         let w: Vec<&str> = line.split(' ').collect();
         let num = |s: &str| s.parse::<i64>().unwrap_or_else(|_| panic!("bad number in {line:?}"));
@@ -230,6 +287,14 @@ fn layout_matches_c_headers() {
                     errors.push(format!("function {name} is not declared in vmm-sys"));
                 }
             }
+            ["init", name, v] => {
+                seen_inits.insert(name.to_string());
+                match inits.get(*name) {
+                    None => errors.push(format!("init {name} has no INIT const value in vmm-sys")),
+                    Some(&r) if r != num(v) => errors.push(format!("init {name}: C {v}, Rust INIT {r}")),
+                    _ => {}
+                }
+            }
             _ => errors.push(format!("unrecognised layout line {line:?}")),
         }
     }
@@ -249,6 +314,11 @@ fn layout_matches_c_headers() {
         // are checked through their vmm_exit.<member> field lines).
         if !seen_structs.contains(*s) && !s.starts_with("vmm_exit_") {
             errors.push(format!("vmm-sys mirrors struct {s}, which layout.c does not list"));
+        }
+    }
+    for i in inits.keys() {
+        if !seen_inits.contains(i) {
+            errors.push(format!("vmm-sys checks initialiser field {i}, which layout.c does not list"));
         }
     }
     for f in fields.keys() {

@@ -47,6 +47,7 @@ mod log;
 mod pc;
 mod vcpu;
 mod vm;
+mod virtio;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -62,6 +63,11 @@ pub use log::{clear_log_callback, set_log_callback, LogLevel};
 pub use vcpu::{cpu_mode_tables_size, CpuMode, CpuModeConfig, CpuidEntry, DTable, Kicker, Reg, Regs, Segment, Sregs, Vcpu};
 pub use pc::{CpuidOverride, CpuidReg, E820Entry, E820Type, PC_HIGH_RAM_START, PC_MMIO_HOLE_START};
 pub use vm::{Hypercall, KickSignal, Platform, StopHandle, Vm, VmConfig, VmStats};
+pub use virtio::{
+    VirtioBlkConfig, VirtioConsole, VirtioConsoleConfig, VirtioDevice, VirtioDeviceType, VirtioInfo, VirtioNetConfig,
+    VirtioRngConfig, VirtioTransport, VirtioTransportKind, VIRTIO_MMIO_BASE, VIRTIO_NO_IRQ, VIRTIO_PCI_MMIO_BASE,
+    VIRTIO_PCI_MMIO_SIZE, VIRTIO_QUEUE_SIZE_MAX,
+};
 
 /// An optional capability ([`has_feature`], `enum vmm_feature`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -187,5 +193,12 @@ mod static_checks {
         send::<IrqLine>();
         sync::<IrqLine>();
         send::<SerialConfig>();
+        send::<VirtioDevice>();
+        sync::<VirtioDevice>();
+        send::<VirtioConsole>();
+        sync::<VirtioConsole>();
+        send::<VirtioBlkConfig>();
+        send::<VirtioConsoleConfig>();
+        send::<VirtioNetConfig>();
     }
 }

@@ -39,4 +39,5 @@ impl DeviceLink {
 }
 
 // The address is only dereferenced by libvmm calls that are thread-safe
-// (vmm_device_set_irq, vmm_serial_input), under the read lock.
+// (vmm_device_set_irq, vmm_serial_input, vmm_virtio_get_info,
+// vmm_virtio_console_input), under the read lock.
