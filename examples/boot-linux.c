@@ -4,6 +4,10 @@
  *
  *   boot-linux KERNEL [INITRD] [CMDLINE]     (VMM_VCPUS=n for SMP)
  *
+ * VMM_DISK=image adds it as a virtio-blk disk on virtio-pci: Linux's
+ * virtio_pci and virtio_blk drivers find it with no command-line help
+ * (/dev/vda; built as modules in Debian's kernel, so from its initrd).
+ *
  * KERNEL is a bzImage, an ELF vmlinux with a PVH note, or a Multiboot
  * kernel. Without ACPI, "poweroff" only halts the CPUs: use "reboot".
  */
@@ -41,6 +45,11 @@ int main(int argc, char **argv)
     check(vmm_i8042_attach(vm, NULL), "vmm_i8042_attach");
     check(vmm_rtc_attach(vm, NULL), "vmm_rtc_attach");
     check(vmm_debug_exit_attach(vm, VMM_DEBUG_EXIT_PORT, NULL), "vmm_debug_exit_attach");
+    if (getenv("VMM_DISK")) {
+        struct vmm_virtio_blk_config disk = VMM_VIRTIO_BLK_CONFIG_INIT;
+        disk.path = getenv("VMM_DISK");
+        check(vmm_virtio_blk_attach(vm, &disk, NULL), "vmm_virtio_blk_attach");
+    }
     check(vmm_boot_load_files(vm, argv[1], argc > 2 ? argv[2] : NULL,
                               argc > 3 ? argv[3] : "console=ttyS0 reboot=k panic=-1", 0, NULL),
           "vmm_boot_load_files");
