@@ -165,12 +165,12 @@ for c in $cases; do
             -device virtconsole,chardev=c0 \
             -netdev user,id=n0 \
             -device virtio-net-pci,disable-legacy=on,netdev=n0,romfile= \
-            -append "vt.transport=pci vt.console_rx=1 vt.net_rx=1 vt.expect=5"
-        expect_ok "$log" pci blk init msix msix_queue capacity write read flush get_id discard
+            -append "vt.transport=pci vt.console_rx=1 vt.net_rx=1 vt.expect=5 vt.irr=1"
+        expect_ok "$log" pci blk init msix msix_queue capacity write read flush get_id discard irr
         expect_ok "$log" pci blk1 init capacity ro read get_id
-        expect_ok "$log" pci rng init msix entropy
-        expect_ok "$log" pci console init msix tx rx echo
-        expect_ok "$log" pci net init msix tx rx
+        expect_ok "$log" pci rng init msix entropy irr
+        expect_ok "$log" pci console init msix tx rx echo irr
+        expect_ok "$log" pci net init msix tx rx irr
         expect_ok "$log" pci blk "get_id ok status=0 id=vdrvpci0"
         common_checks pci pci
         ;;

@@ -64,6 +64,8 @@ struct vdrv_opts {
     uint32_t nmmio;
     struct { uint64_t base, size; uint32_t irq; } mmio[VDRV_MAX_MMIO];
     uint32_t expect;         /* 0, or number of devices that must be found */
+    int check_irr;           /* PCI with MSI-X: check the LAPIC's IRR after each
+                              * device's tests (a real or emulated LAPIC only) */
     uint32_t bench;          /* blk: run the benchmark (vdrv_bench.c) with this
                               * many 4 KiB requests instead of the tests */
 };
@@ -73,6 +75,7 @@ void vdrv_opts_default(struct vdrv_opts *o);
  *   vt.transport=pci|mmio|both   vt.dev=blk,rng,console,net|all
  *   vt.event_idx=0|1  vt.indirect=0|1  vt.msix=0|1  vt.console_rx=0|1
  *   vt.net_rx=0|1  vt.spins=<n>  vt.expect=<n devices>  vt.bench=<n requests>
+ *   vt.irr=0|1
  *   virtio_mmio.device=<size>[K|M]@<base>:<irq>     (Linux syntax)
  * Returns 0, or -1 (and logs) on a malformed word. */
 int vdrv_opts_parse(struct vdrv_opts *o, const char *cmdline,

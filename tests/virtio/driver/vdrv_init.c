@@ -131,6 +131,21 @@ void vdrv_test_device(struct vdrv_dev *d)
     case ID_NET: vdrv_net_test(d); break;
     default: break;
     }
+    /* Routing as the CPU sees it: queue 0 signals vector 1 (LAPIC vector
+     * 0x41, vdrv_pci.c); with IF=0 it stays pending in the IRR (SDM 10.8.4:
+     * IRR bit v%32 of the register at 0x200 + (v/32)*0x10). */
+    if (d->opts->check_irr && d->msix_vectors > 1) {
+        uint32_t vec = MSI_VECTOR_BASE + 1;
+        uint64_t irr = d->bus->mmio_read(d->bus->ctx, VDRV_LAPIC_BASE + 0x200 + (vec / 32) * 0x10,
+                                         4);
+        struct vstr iv;
+        vs_init(&iv);
+        vs_str(&iv, "vector=");
+        vs_hex(&iv, vec);
+        vs_str(&iv, " irr=");
+        vs_hex(&iv, irr);
+        vd_result(d, "irr", (int)((irr >> (vec % 32)) & 1), iv.buf);
+    }
     vdrv_reset(d);
     if (d->ops->disable != NULL)
         d->ops->disable(d);

@@ -33,6 +33,9 @@
 #define DESC_F_INDIRECT 4u
 #define USED_F_NO_NOTIFY 1u
 
+#define VDRV_LAPIC_BASE 0xfee00000u
+#define MSI_VECTOR_BASE 0x40u /* vector n of a device's MSI-X table: LAPIC vector 0x40 + n */
+
 #define VQ_SIZE_WANT 16u   /* queue size we pick: min(max, this) */
 #define VQ_MAX 3
 #define VQ_INDIRECT_MAX 8  /* entries in a queue's indirect table */

@@ -47,7 +47,6 @@
 #define BAR_WINDOW_END 0xf0000000u
 
 #define MSI_ADDR 0xfee00000u  /* LAPIC, destination ID 0 (SDM vol. 3 §11.11.1) */
-#define MSI_VECTOR_BASE 0x40u
 
 struct pci_fn {
     struct vdrv_run *r;

@@ -129,7 +129,7 @@ static int parse_word(struct vdrv_opts *o, const char *w, size_t n)
     static const struct { const char *key; int is_spins; } nums[] = {
         { "vt.event_idx=", 0 }, { "vt.indirect=", 0 }, { "vt.msix=", 0 },
         { "vt.console_rx=", 0 }, { "vt.net_rx=", 0 }, { "vt.spins=", 1 }, { "vt.expect=", 1 },
-        { "vt.bench=", 1 },
+        { "vt.bench=", 1 }, { "vt.irr=", 0 },
     };
     for (uint32_t i = 0; i < sizeof(nums) / sizeof(nums[0]); i++) {
         if (!word_is(w, n, nums[i].key, &v))
@@ -145,7 +145,8 @@ static int parse_word(struct vdrv_opts *o, const char *w, size_t n)
         case 4: o->expect_net_rx = (uint32_t)x; break;
         case 5: o->poll_spins = (uint32_t)x; break;
         case 6: o->expect = (uint32_t)x; break;
-        default: o->bench = (uint32_t)x; break;
+        case 7: o->bench = (uint32_t)x; break;
+        default: o->check_irr = (int)x; break;
         }
         return 0;
     }
@@ -184,6 +185,11 @@ int vdrv_run(const struct vdrv_bus *bus, const struct vdrv_opts *o)
     r.opts = o;
     r.arena_next = bus->arena_base;
     r.bar_next = 0xe0000000u;
+    /* A software-disabled local APIC drops fixed interrupts (SDM 10.4.7.2),
+     * so enable it (SVR bit 8, spurious vector 0xff) for vt.irr; with IF=0
+     * nothing is delivered, and MSIs stay pending in the IRR. */
+    if (o->check_irr)
+        bus->mmio_write(bus->ctx, VDRV_LAPIC_BASE + 0xf0, 4, 0x1ff);
 
     if (o->transports & VDRV_T_PCI)
         vdrv_pci_scan(&r);

@@ -72,6 +72,18 @@ static void run_guest(uint32_t transport, const char *tname, uint32_t flags, con
         fail_msg("guest exit value 0x%llx; output:\n%s", (unsigned long long)e.request.value,
                  com1.text);
     vt_stack_check(&s, tname, com1.text);
+    /* vt.irr=1: the guest read its LAPIC's IRR after each device (IF=0, so
+     * the MSI-X vector stays pending): the irqfd/MSI route reached the CPU. */
+    if (strstr(extra, "vt.irr=1")) {
+        static const char *const devs[] = { "blk", "rng", "console", "net" };
+        char want[64];
+        for (size_t i = 0; i < sizeof(devs) / sizeof(devs[0]); i++) {
+            snprintf(want, sizeof(want), "VT %s %s irr ok", tname, devs[i]);
+            if (!strstr(com1.text, want))
+                fail_msg("no \"%s\": the MSI-X vector did not reach the LAPIC:\n%s", want,
+                         com1.text);
+        }
+    }
     vmm_vm_destroy(vm);
     vt_stack_close(&s);
 }
@@ -79,7 +91,7 @@ static void run_guest(uint32_t transport, const char *tname, uint32_t flags, con
 static void test_pci(void **state)
 {
     (void)state;
-    run_guest(VMM_VIRTIO_TRANSPORT_PCI, "pci", 0, "vt.msix=1 vt.event_idx=1 vt.indirect=1");
+    run_guest(VMM_VIRTIO_TRANSPORT_PCI, "pci", 0, "vt.msix=1 vt.irr=1 vt.event_idx=1 vt.indirect=1");
 }
 
 static void test_mmio(void **state)
