@@ -35,6 +35,21 @@
 
 static vmm_vm *vm;
 static vmm_device *blk, *rng;
+
+/* The last "needs reset" sentence the log callback got (VMM_LOG_WARN). */
+static char last_warn[512];
+static unsigned warns;
+
+static void on_log(int level, const char *msg, void *user)
+{
+    (void)user;
+    if (level == VMM_LOG_WARN && strstr(msg, "device needs reset")) {
+        snprintf(last_warn, sizeof(last_warn), "%s", msg);
+        warns++;
+        if (getenv("VT_SHOW_LOG")) /* what an application's log would show */
+            fprintf(stderr, "log: %s\n", msg);
+    }
+}
 static struct mini_q qb, qr;
 
 static uint8_t *ram(uint64_t gpa)
@@ -54,7 +69,8 @@ static void put_desc(uint16_t i, uint64_t addr, uint32_t len, uint16_t flags, ui
     mini_put_desc(&qb, i, addr, len, flags, next);
 }
 
-static void expect_broken(vmm_device *dev, const struct mini_q *q, const char *what)
+static void expect_broken(vmm_device *dev, const struct mini_q *q, const char *what,
+                          unsigned warns_before)
 {
     struct vmm_virtio_info info = { .struct_size = sizeof(info) };
     assert_int_equal(vmm_virtio_get_info(dev, &info), 0);
@@ -62,6 +78,11 @@ static void expect_broken(vmm_device *dev, const struct mini_q *q, const char *w
         fail_msg("%s: the device did not mark itself broken (status 0x%02x)", what, info.status);
     if (!(mini_reg(q, 0x70) & 0x40))
         fail_msg("%s: Status does not show DEVICE_NEEDS_RESET", what);
+    /* Reported once through the log callback, naming the device and queue
+     * (or the register) that was wrong. */
+    if (warns != warns_before + 1 || !strstr(last_warn, "virtio-blk"))
+        fail_msg("%s: %u log messages, last \"%s\"", what, warns - warns_before, last_warn);
+    assert_int_equal(info.violations >= 1, 1);
 }
 
 static void expect_healthy(vmm_device *dev, const char *what)
@@ -104,6 +125,7 @@ static void rng_works(const char *what)
 static int setup(void **state)
 {
     (void)state;
+    assert_int_equal(vmm_set_log_callback(on_log, NULL, VMM_LOG_WARN), 0);
     vm = fake_vm_new(RAM);
     struct vmm_virtio_blk_config bc = VMM_VIRTIO_BLK_CONFIG_INIT;
     bc.transport.transport = VMM_VIRTIO_TRANSPORT_MMIO;
@@ -136,6 +158,7 @@ static int teardown(void **state)
 {
     (void)state;
     fake_vm_free(vm);
+    vmm_set_log_callback(NULL, NULL, VMM_LOG_WARN);
     return 0;
 }
 
@@ -143,8 +166,9 @@ static int teardown(void **state)
  * rng and a reset blk. */
 static void attack(void (*fn)(void), const char *what)
 {
+    unsigned before = warns;
     fn();
-    expect_broken(blk, &qb, what);
+    expect_broken(blk, &qb, what, before);
     rng_works(what);
     blk_works(what);
 }
