@@ -119,7 +119,9 @@ VMM_API int vmm_virtio_get_info(vmm_device *dev, struct vmm_virtio_info *info);
 /**
  * @brief Write the Linux command-line words that describe every
  *        virtio-mmio device of @p vm ("virtio_mmio.device=4K@0xd0000000:5"
- *        for each, space-separated), NUL-terminated.
+ *        for each, space-separated), NUL-terminated. Devices without an
+ *        interrupt line (VMM_VIRTIO_NO_IRQ) are left out: Linux's syntax
+ *        needs one.
  * @param buf  Receives the string; may be NULL with @p size 0 to measure.
  * @return The string's length (without the NUL) even if it did not fit;
  *         -EINVAL (NULL vm, NULL buf with size > 0).

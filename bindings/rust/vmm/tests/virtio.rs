@@ -35,14 +35,12 @@ fn mmio_devices_info_and_cmdline() {
         .attach_virtio_rng(VirtioRngConfig::new().transport(VirtioTransport::mmio().mmio_base(0xd000_8000)))
         .unwrap();
     assert_eq!(rng.info().unwrap().mmio_base, 0xd000_8000);
-    let cmdline = vm.virtio_mmio_cmdline().unwrap();
-    let words: Vec<&str> = cmdline.split_whitespace().collect();
-    assert_eq!(words.len(), 2, "{cmdline}");
-    assert!(words.iter().all(|w| w.starts_with("virtio_mmio.device=4K@0x")), "{cmdline}");
-    assert!(words[1].contains("0xd0008000"), "{cmdline}");
+    // Devices without an interrupt line are left out: Linux's
+    // virtio_mmio.device= syntax needs one (platform NONE has none).
+    assert_eq!(vm.virtio_mmio_cmdline().unwrap(), "");
     vm.detach(rng.id()).unwrap();
     assert_eq!(rng.info().unwrap_err().errno(), errno::ENOENT);
-    assert_eq!(vm.virtio_mmio_cmdline().unwrap().split_whitespace().count(), 1);
+    assert_eq!(vm.virtio_mmio_cmdline().unwrap(), "");
 }
 
 #[test]
