@@ -134,27 +134,28 @@ uint64_t vd_alloc(struct vdrv_run *r, uint64_t len, uint64_t align, uint8_t **hv
 int vd_result(struct vdrv_dev *d, const char *check, int ok, const char *detail);
 void vd_log(const struct vdrv_bus *bus, const char *s);
 
-/* Little-endian accessors for ring memory (volatile: the device writes it). */
+/* Little-endian accessors for ring memory (volatile: the device writes it
+ * concurrently). 16- and 32-bit fields are one access each, never bytes: a
+ * ring index written a byte at a time could be seen half-updated by the
+ * device (0x00ff -> 0x0100 read as 0x0000) and taken for a runaway index.
+ * x86 is little-endian and the ring fields are naturally aligned. */
+typedef uint16_t __attribute__((may_alias, aligned(1))) vd_u16;
+typedef uint32_t __attribute__((may_alias, aligned(1))) vd_u32;
 static inline uint16_t ld16(const uint8_t *p)
 {
-    const volatile uint8_t *q = p;
-    return (uint16_t)(q[0] | q[1] << 8);
+    return *(const volatile vd_u16 *)p;
 }
 static inline uint32_t ld32(const uint8_t *p)
 {
-    const volatile uint8_t *q = p;
-    return (uint32_t)q[0] | (uint32_t)q[1] << 8 | (uint32_t)q[2] << 16 | (uint32_t)q[3] << 24;
+    return *(const volatile vd_u32 *)p;
 }
 static inline void st16(uint8_t *p, uint16_t v)
 {
-    volatile uint8_t *q = p;
-    q[0] = (uint8_t)v;
-    q[1] = (uint8_t)(v >> 8);
+    *(volatile vd_u16 *)p = v;
 }
 static inline void st32(uint8_t *p, uint32_t v)
 {
-    st16(p, (uint16_t)v);
-    st16(p + 2, (uint16_t)(v >> 16));
+    *(volatile vd_u32 *)p = v;
 }
 static inline void st64(uint8_t *p, uint64_t v)
 {
