@@ -4,6 +4,7 @@
 #include "x86/pc.h"
 
 #include "core/error.h"
+#include "devices/pci/pci.h"
 
 #include <errno.h>
 #include <stddef.h>
@@ -92,7 +93,10 @@ enum { MP_INT = 0, MP_NMI = 1, MP_EXTINT = 3 };
 #define APIC_VERSION 0x14   /* an integrated local APIC, as KVM's reports */
 #define IOAPIC_VERSION 0x11 /* KVM's IOAPIC (ioapic.h IOAPIC_VERSION_ID) */
 #define BUS_ISA 0
+#define BUS_PCI 1 /* MP bus 1 is PCI bus 0 (Linux numbers PCI buses by their order) */
 #define ISA_IRQS 16
+/* INTx routes listed for the PCI bus: one per slot at most. */
+#define MAX_PCI_ROUTES PCI_SLOTS
 /* The IOAPIC's id follows the processors' and must fit in 8 bits. */
 #define MAX_MP_CPUS 254
 
@@ -104,11 +108,12 @@ static uint8_t checksum(const uint8_t *p, size_t len)
     return (uint8_t)(0u - sum);
 }
 
-static size_t mptable_size(uint32_t ncpus)
+static size_t mptable_size(uint32_t ncpus, size_t pci_routes)
 {
     return sizeof(struct mpf_intel) + sizeof(struct mpc_table) +
-           ncpus * sizeof(struct mpc_cpu) + sizeof(struct mpc_bus) +
-           sizeof(struct mpc_ioapic) + (ISA_IRQS + 2) * sizeof(struct mpc_intsrc);
+           ncpus * sizeof(struct mpc_cpu) + 2 * sizeof(struct mpc_bus) +
+           sizeof(struct mpc_ioapic) +
+           (ISA_IRQS + pci_routes + 2) * sizeof(struct mpc_intsrc);
 }
 
 /* CPUID leaf 1 EAX and EDX of vCPU 0: the processor signature and feature
@@ -133,7 +138,13 @@ static int build(const vmm_vm *vm, uint8_t **out, size_t *out_size, const char *
     if (ncpus > MAX_MP_CPUS)
         return vmm_err(-EINVAL, "%s: %u vCPUs do not fit an MP table (8-bit APIC ids, at most "
                        "%d processors besides the IOAPIC)", fn, ncpus, MAX_MP_CPUS);
-    const size_t size = mptable_size(ncpus);
+    /* PCI INTx wiring (lib/devices/pci): without ACPI, this table is how a
+     * guest learns which IOAPIC pin a PCI device's INTA# drives. */
+    struct pci_intx_route routes[MAX_PCI_ROUTES];
+    size_t nroutes = pci_host_intx_routes(vm, routes, MAX_PCI_ROUTES);
+    if (nroutes > MAX_PCI_ROUTES)
+        nroutes = MAX_PCI_ROUTES;
+    const size_t size = mptable_size(ncpus, nroutes);
     /* Everything between the table and 1 MiB is reserved in the e820 map. */
     if (VMM_PC_MPTABLE_GPA + size > VMM_PC_LEGACY_END)
         return vmm_err(-EINVAL, "%s: a %zu-byte MP table does not fit below 1 MiB", fn, size);
@@ -159,11 +170,17 @@ static int build(const vmm_vm *vm, uint8_t **out, size_t *out_size, const char *
         p += sizeof(cpu);
         entries++;
     }
+    /* Table 4-8 bus type strings; PCI first is not required, only that
+     * every interrupt entry names a bus listed here. */
     struct mpc_bus bus = { .type = MP_BUS, .bus_id = BUS_ISA };
     memcpy(bus.bus_type, "ISA   ", sizeof(bus.bus_type));
     memcpy(p, &bus, sizeof(bus));
     p += sizeof(bus);
-    entries++;
+    struct mpc_bus pci = { .type = MP_BUS, .bus_id = BUS_PCI };
+    memcpy(pci.bus_type, "PCI   ", sizeof(pci.bus_type));
+    memcpy(p, &pci, sizeof(pci));
+    p += sizeof(pci);
+    entries += 2;
     struct mpc_ioapic ioapic = { .type = MP_IOAPIC, .apic_id = ioapic_id,
                                  .apic_ver = IOAPIC_VERSION, .flags = CPU_ENABLED,
                                  .addr = VMM_PC_IOAPIC_GPA };
@@ -178,6 +195,17 @@ static int build(const vmm_vm *vm, uint8_t **out, size_t *out_size, const char *
     for (uint8_t irq = 0; irq < ISA_IRQS; irq++) {
         struct mpc_intsrc src = { .type = MP_INTSRC, .irq_type = MP_INT, .src_bus = BUS_ISA,
                                   .src_irq = irq, .dst_apic = ioapic_id, .dst_pin = irq };
+        memcpy(p, &src, sizeof(src));
+        p += sizeof(src);
+        entries++;
+    }
+    /* §4.3.4 and Appendix D.3: a PCI interrupt's source IRQ is the device
+     * number in bits 6:2 and the pin (0 = INTA#) in bits 1:0; flags 0
+     * conform to the bus (PCI: level-triggered, active low). */
+    for (size_t i = 0; i < nroutes; i++) {
+        struct mpc_intsrc src = { .type = MP_INTSRC, .irq_type = MP_INT, .src_bus = BUS_PCI,
+                                  .src_irq = (uint8_t)(routes[i].slot << 2 | (routes[i].pin - 1)),
+                                  .dst_apic = ioapic_id, .dst_pin = (uint8_t)routes[i].gsi };
         memcpy(p, &src, sizeof(src));
         p += sizeof(src);
         entries++;

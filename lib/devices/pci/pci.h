@@ -92,6 +92,9 @@ struct pci_function {
     struct pci_host *host;
     struct pci_function *next;
     bool intx_pending;               /* atomic: shown as Status bit 3 */
+    uint32_t intx_gsi;               /* pci_function_set_intx(): the GSI INTA# drives,
+                                      * or VMM_VIRTIO_NO_IRQ (the guest may rewrite the
+                                      * Interrupt Line register; this stays) */
 };
 
 /* Header type 0 function with the given identity (class_code is the
@@ -112,6 +115,17 @@ int pci_function_add_cap(struct pci_function *fn, uint8_t cap_id, const void *bo
                          uint8_t len, const char *caller);
 /* INTx: pin 1 (INTA#) and line @gsi, or pin 0 and line 0xff for none. */
 void pci_function_set_intx(struct pci_function *fn, uint32_t gsi);
+/* How a function's INTx pin is wired, for the MP table (lib/x86/mptable.c). */
+struct pci_intx_route {
+    uint8_t slot; /* device number on bus 0 */
+    uint8_t pin;  /* 1 = INTA# */
+    uint32_t gsi; /* the IOAPIC pin it drives */
+};
+/* Fills up to @max routes of the functions on @vm's bus that have an INTx
+ * line (none without a PCI host); returns how many there are. Takes the
+ * host lock. */
+size_t pci_host_intx_routes(const vmm_vm *vm, struct pci_intx_route *out, size_t max);
+
 /* Shows Status bit 3 (interrupt pending). Thread-safe, lock-free. */
 void pci_function_intx_status(struct pci_function *fn, bool pending);
 

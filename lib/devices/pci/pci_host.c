@@ -64,6 +64,7 @@ void pci_function_init(struct pci_function *fn, uint16_t vendor, uint16_t device
     pci_cfg_set16(c, PCI_SUBSYSTEM_VENDOR_ID, subsys_vendor);
     pci_cfg_set16(c, PCI_SUBSYSTEM_ID, subsys_id);
     c[PCI_INTERRUPT_LINE] = 0xff;
+    fn->intx_gsi = VMM_VIRTIO_NO_IRQ;
     /* Command: Memory Space, Bus Master, Interrupt Disable are ours to
      * honour; I/O Space stays 0 (no I/O BARs), the rest is hardwired. */
     pci_cfg_set16(fn->wmask, PCI_COMMAND,
@@ -118,6 +119,27 @@ void pci_function_set_intx(struct pci_function *fn, uint32_t gsi)
     bool none = gsi == VMM_VIRTIO_NO_IRQ || gsi > 0xfe;
     fn->config[PCI_INTERRUPT_LINE] = none ? 0xff : (uint8_t)gsi;
     fn->config[PCI_INTERRUPT_PIN] = none ? 0 : 1;
+    fn->intx_gsi = none ? VMM_VIRTIO_NO_IRQ : gsi;
+}
+
+size_t pci_host_intx_routes(const vmm_vm *vm, struct pci_intx_route *out, size_t max)
+{
+    struct pci_host *h = vm->pci_host;
+    size_t n = 0;
+    if (!h)
+        return 0;
+    pthread_mutex_lock(&h->lock);
+    for (unsigned slot = 1; slot < PCI_SLOTS; slot++) {
+        const struct pci_function *fn = h->slots[slot];
+        if (!fn || fn->intx_gsi == VMM_VIRTIO_NO_IRQ)
+            continue;
+        if (n < max)
+            out[n] = (struct pci_intx_route){ .slot = (uint8_t)slot, .pin = 1,
+                                              .gsi = fn->intx_gsi };
+        n++;
+    }
+    pthread_mutex_unlock(&h->lock);
+    return n;
 }
 
 void pci_function_intx_status(struct pci_function *fn, bool pending)

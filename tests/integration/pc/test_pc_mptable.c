@@ -1,6 +1,7 @@
 /* The MP table (MP spec 1.4 chapter 4) a PC VM gets for its loaders,
  * parsed back from guest memory: signatures, checksums, one processor
- * entry per vCPU, the ISA bus, the IOAPIC and the interrupt entries.
+ * entry per vCPU, the ISA and PCI buses, the IOAPIC and the interrupt
+ * entries.
  * vmm_pc_write_mptable() is internal (the loaders call it), so this test
  * links the static library. */
 #include "pc_util.h"
@@ -64,8 +65,9 @@ static void check_table(uint32_t ncpus)
             cpus++;
             off += 20;
             break;
-        case 1:
-            assert_memory_equal(e + 2, "ISA   ", 6);
+        case 1: /* bus 0 ISA, bus 1 PCI (its INTx entries: tests/virtio/pci) */
+            assert_int_equal(e[1], buses);
+            assert_memory_equal(e + 2, buses == 0 ? "ISA   " : "PCI   ", 6);
             buses++;
             off += 8;
             break;
@@ -105,7 +107,7 @@ static void check_table(uint32_t ncpus)
     assert_int_equal(off, len);
     assert_int_equal(cpus, ncpus);
     assert_int_equal(bsp, 1);
-    assert_int_equal(buses, 1);
+    assert_int_equal(buses, 2);
     assert_int_equal(ioapics, 1);
     assert_int_equal(ioapic_id, ncpus);
     assert_int_equal(intsrc, 16);
@@ -134,7 +136,7 @@ static void test_mptable_errors(void **state)
     H_EXPECT_ERR(-EINVAL, vmm_pc_write_mptable(none));
     vmm_vm_destroy(none);
 
-    /* 48 processor entries make the table (1180 bytes) run past 0xa0000. */
+    /* 48 processor entries make the table (1188 bytes) run past 0xa0000. */
     struct vmm_vm_config cfg = VMM_VM_CONFIG_INIT;
     cfg.platform = VMM_PLATFORM_PC;
     cfg.num_vcpus = 48;
@@ -150,7 +152,7 @@ static void test_mptable_errors(void **state)
     vmm_vm_destroy(vm);
     vm = pc_vm_new(48, 2 << 20);
     H_OK(vmm_pc_write_mptable(vm)); /* one region covers it */
-    uint8_t t[1180 - 16];
+    uint8_t t[1188 - 16];
     H_OK(vmm_memory_read(vm, 0x9fc10, t, sizeof t));
     assert_int_equal(sum(t, sizeof t), 0);
     vmm_vm_destroy(vm);

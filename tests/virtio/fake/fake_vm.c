@@ -68,12 +68,14 @@ vmm_vm *fake_vm_new(uint64_t ram_size)
         die("bad size or out of memory");
     vm->fd = -1;
     vm->platform = VMM_PLATFORM_PC;
-    /* One vCPU slot, never created: the dispatcher's per-vCPU caches skip
-     * NULL entries. */
+    /* One vCPU that never runs (no KVM fd): what the dispatcher's caches and
+     * the MP table builder (vCPU 0's CPUID: none here) look at. */
     vm->num_vcpus = 1;
     vm->vcpus = calloc(1, sizeof(*vm->vcpus));
-    if (!vm->vcpus)
+    if (!vm->vcpus || !(vm->vcpus[0] = calloc(1, sizeof(*vm->vcpus[0]))))
         die("out of memory");
+    vm->vcpus[0]->vm = vm;
+    vm->vcpus[0]->fd = -1;
     pthread_mutex_init(&vm->change_lock, NULL);
     pthread_mutex_init(&vm->irq_lock, NULL);
     pthread_mutex_init(&f->lock, NULL);
@@ -123,6 +125,7 @@ void fake_vm_free(vmm_vm *vm)
     free(f);
     pthread_mutex_destroy(&vm->change_lock);
     pthread_mutex_destroy(&vm->irq_lock);
+    free(vm->vcpus[0]);
     free(vm->vcpus);
     free(vm);
 }

@@ -17,8 +17,10 @@
 #include "devices/virtio/virtio_spec.h"
 #include "fake_vm.h"
 #include "vm/vm.h"
+#include "x86/pc.h"
 
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define RAM_SIZE (1u << 20)
@@ -658,6 +660,53 @@ static void test_pci_cfg_window(void **state)
     fake_vm_free(vm);
 }
 
+/* Without ACPI the MP table is how a guest learns where INTA# goes: one
+ * PCI bus entry and an interrupt entry per function with INTx (MP spec
+ * 1.4, 4.3.4: source IRQ = device << 2 | pin - 1), none for a function
+ * without a line. */
+static void test_mptable_intx_routes(void **state)
+{
+    (void)state;
+    vmm_vm *vm = new_vm();
+    assert_int_equal(attach(vm, 3, 0, 0, NULL), 0);                 /* GSI 16 */
+    assert_int_equal(attach(vm, 7, 21, 0, NULL), 0);                /* GSI 21 */
+    assert_int_equal(attach(vm, 9, VMM_VIRTIO_NO_IRQ, 0, NULL), 0); /* none */
+    uint8_t *mp;
+    size_t size;
+    assert_int_equal(vmm_pc_build_mptable(vm, &mp, &size), 0);
+    const uint8_t *t = mp + 16; /* the configuration table after the pointer */
+    uint16_t count = (uint16_t)(t[34] | t[35] << 8);
+    size_t off = 44;
+    int pci_bus = -1, routes = 0;
+    for (uint16_t i = 0; i < count; i++) {
+        const uint8_t *e = t + off;
+        if (e[0] == 0) {
+            off += 20;
+            continue;
+        }
+        if (e[0] == 1 && memcmp(e + 2, "PCI   ", 6) == 0)
+            pci_bus = e[1];
+        if (e[0] == 3 && e[4] == pci_bus) {
+            /* e[1] INT, e[2..3] flags 0 (conform to PCI), e[5] source IRQ, e[7] pin */
+            assert_int_equal(e[1], 0);
+            assert_int_equal(e[2] | e[3], 0);
+            if (e[5] == (3 << 2))
+                assert_int_equal(e[7], 16);
+            else if (e[5] == (7 << 2))
+                assert_int_equal(e[7], 21);
+            else
+                fail_msg("unexpected PCI interrupt entry: source IRQ 0x%x", e[5]);
+            routes++;
+        }
+        off += 8;
+    }
+    assert_int_equal(off, size - 16);
+    assert_int_equal(pci_bus, 1);
+    assert_int_equal(routes, 2);
+    free(mp);
+    fake_vm_free(vm);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -673,6 +722,7 @@ int main(void)
         cmocka_unit_test(test_virtio_common_rules),
         cmocka_unit_test(test_virtio_msix),
         cmocka_unit_test(test_pci_cfg_window),
+        cmocka_unit_test(test_mptable_intx_routes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
