@@ -68,14 +68,23 @@ struct vdrv_opts {
                               * device's tests (a real or emulated LAPIC only) */
     uint32_t bench;          /* blk: run the benchmark (vdrv_bench.c) with this
                               * many 4 KiB requests instead of the tests */
+    uint32_t hostile;        /* first blk: protocol attacks (vdrv_hostile.c)
+                              * instead of its tests; VDRV_HOSTILE_* */
+    uint32_t hostile_expect; /* whose behaviour to assert: VDRV_EXPECT_* */
 };
+
+#define VDRV_HOSTILE_OFF 0u
+#define VDRV_HOSTILE_CHECK 1u   /* each attack's outcome must match the table */
+#define VDRV_HOSTILE_RECORD 2u  /* report what happens, every attack counts ok */
+#define VDRV_EXPECT_LIBVMM 0u   /* every attack marks the device NEEDS_RESET */
+#define VDRV_EXPECT_QEMU 1u     /* QEMU 7.2's virtio-blk-pci (vdrv_hostile.c) */
 
 void vdrv_opts_default(struct vdrv_opts *o);
 /* Parses space-separated words; unknown words are ignored:
  *   vt.transport=pci|mmio|both   vt.dev=blk,rng,console,net|all
  *   vt.event_idx=0|1  vt.indirect=0|1  vt.msix=0|1  vt.console_rx=0|1
  *   vt.net_rx=0|1  vt.spins=<n>  vt.expect=<n devices>  vt.bench=<n requests>
- *   vt.irr=0|1
+ *   vt.irr=0|1  vt.hostile=0|1|2  vt.hostile_expect=libvmm|qemu
  *   virtio_mmio.device=<size>[K|M]@<base>:<irq>     (Linux syntax)
  * Returns 0, or -1 (and logs) on a malformed word. */
 int vdrv_opts_parse(struct vdrv_opts *o, const char *cmdline,

@@ -125,7 +125,16 @@ void vdrv_test_device(struct vdrv_dev *d)
     /* Everything a device is given comes back after its reset. */
     uint64_t mark = r->arena_next;
     switch (d->device_id) {
-    case ID_BLOCK: r->opts->bench ? vdrv_blk_bench(d) : vdrv_blk_test(d); break;
+    case ID_BLOCK:
+        /* vt.hostile: the first block device is attacked, the others are
+         * tested as usual (they show the VMM kept working). */
+        if (r->opts->hostile != VDRV_HOSTILE_OFF && r->seen[slot] == 1)
+            vdrv_blk_hostile(d);
+        else if (r->opts->bench)
+            vdrv_blk_bench(d);
+        else
+            vdrv_blk_test(d);
+        break;
     case ID_RNG: vdrv_rng_test(d); break;
     case ID_CONSOLE: vdrv_console_test(d); break;
     case ID_NET: vdrv_net_test(d); break;

@@ -192,6 +192,8 @@ void vdrv_mmio_probe(struct vdrv_run *r);
 void vdrv_blk_test(struct vdrv_dev *d);
 /* vt.bench=N: timed requests instead of the tests (vdrv_bench.c). */
 void vdrv_blk_bench(struct vdrv_dev *d);
+/* vt.hostile=N: protocol attacks, each followed by a reset (vdrv_hostile.c). */
+void vdrv_blk_hostile(struct vdrv_dev *d);
 void vdrv_rng_test(struct vdrv_dev *d);
 void vdrv_console_test(struct vdrv_dev *d);
 void vdrv_net_test(struct vdrv_dev *d);

@@ -122,6 +122,19 @@ static int parse_word(struct vdrv_opts *o, const char *w, size_t n)
         else return -1;
         return 0;
     }
+    if (word_is(w, n, "vt.hostile_expect=", &v)) {
+        size_t k = (size_t)(end - v);
+        if (k == 6 && vd_strncmp(v, "libvmm", 6) == 0) o->hostile_expect = VDRV_EXPECT_LIBVMM;
+        else if (k == 4 && vd_strncmp(v, "qemu", 4) == 0) o->hostile_expect = VDRV_EXPECT_QEMU;
+        else return -1;
+        return 0;
+    }
+    if (word_is(w, n, "vt.hostile=", &v)) {
+        if (parse_num(&v, &x, 0) != 0 || !at_end(v, end) || x > VDRV_HOSTILE_RECORD)
+            return -1;
+        o->hostile = (uint32_t)x;
+        return 0;
+    }
     if (word_is(w, n, "vt.dev=", &v)) {
         o->devs = parse_devs(v, end);
         return o->devs == 0 ? -1 : 0;

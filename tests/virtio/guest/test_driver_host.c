@@ -16,9 +16,11 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <pthread.h>
 #include <sched.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #define RAM (16u << 20)
 #define ARENA_BASE (4u << 20)
@@ -84,6 +86,28 @@ static void h_relax(void *ctx)
     sched_yield();
 }
 
+/* The driver's view of the fake VM. */
+static struct vdrv_bus host_bus(struct host *h)
+{
+    return (struct vdrv_bus){
+        .ctx = h, .pio_read = h_pio_read, .pio_write = h_pio_write,
+        .mmio_read = h_mmio_read, .mmio_write = h_mmio_write, .ram = h_ram,
+        .log = h_log, .relax = h_relax, .arena_base = ARENA_BASE, .arena_size = ARENA_SIZE,
+    };
+}
+
+/* Runs the driver over the fake VM with @cmdline; fails on any failed check. */
+static void drive(struct host *h, const char *cmdline)
+{
+    struct vdrv_bus bus = host_bus(h);
+    struct vdrv_opts o;
+    vdrv_opts_default(&o);
+    assert_int_equal(vdrv_opts_parse(&o, cmdline, &bus), 0);
+    int failed = vdrv_run(&bus, &o);
+    if (failed)
+        fail_msg("%d driver checks failed (cmdline: %s):\n%s", failed, cmdline, h->log);
+}
+
 struct variant {
     uint32_t transport;
     const char *tname;
@@ -99,21 +123,11 @@ static void run(const struct variant *v)
     h.vm = fake_vm_new(RAM);
     vt_stack_attach(h.vm, &s, v->transport, v->flags);
 
-    struct vdrv_bus bus = {
-        .ctx = &h, .pio_read = h_pio_read, .pio_write = h_pio_write,
-        .mmio_read = h_mmio_read, .mmio_write = h_mmio_write, .ram = h_ram,
-        .log = h_log, .relax = h_relax, .arena_base = ARENA_BASE, .arena_size = ARENA_SIZE,
-    };
     char extra[128], cmdline[1024];
     snprintf(extra, sizeof(extra), "vt.event_idx=%d vt.indirect=%d vt.msix=%d vt.spins=50000000",
              v->event_idx, v->indirect, v->msix);
     vt_stack_cmdline(h.vm, v->tname, extra, cmdline, sizeof(cmdline));
-    struct vdrv_opts o;
-    vdrv_opts_default(&o);
-    assert_int_equal(vdrv_opts_parse(&o, cmdline, &bus), 0);
-    int failed = vdrv_run(&bus, &o);
-    if (failed)
-        fail_msg("%d driver checks failed (cmdline: %s):\n%s", failed, cmdline, h.log);
+    drive(&h, cmdline);
     vt_stack_check(&s, v->tname, h.log);
 
     /* Interrupts: the driver polls, but never sets NO_INTERRUPT, so each
@@ -166,16 +180,7 @@ static void test_bench_mode(void **state)
     memset(&h, 0, sizeof(h));
     h.vm = fake_vm_new(RAM);
     vt_stack_attach(h.vm, &s, VMM_VIRTIO_TRANSPORT_PCI, 0);
-    struct vdrv_bus bus = {
-        .ctx = &h, .pio_read = h_pio_read, .pio_write = h_pio_write,
-        .mmio_read = h_mmio_read, .mmio_write = h_mmio_write, .ram = h_ram,
-        .log = h_log, .relax = h_relax, .arena_base = ARENA_BASE, .arena_size = ARENA_SIZE,
-    };
-    struct vdrv_opts o;
-    vdrv_opts_default(&o);
-    assert_int_equal(vdrv_opts_parse(&o, "vt.transport=pci vt.dev=blk vt.bench=300", &bus), 0);
-    if (vdrv_run(&bus, &o))
-        fail_msg("bench mode failed:\n%s", h.log);
+    drive(&h, "vt.transport=pci vt.dev=blk vt.bench=300");
     /* 300 requests: the ring indices cross 0xff -> 0x100 (written as one
      * 16-bit store each, or the device could see them half-done). */
     static const char *const phases[] = { "bench_randread4k ok reqs=300 bytes=1228800",
@@ -188,6 +193,40 @@ static void test_bench_mode(void **state)
     vt_stack_close(&s);
 }
 
+
+static void run_hostile(uint32_t transport, const char *tname, uint32_t flags)
+{
+    static struct host h;
+    static struct vt_stack s;
+    memset(&h, 0, sizeof(h));
+    h.vm = fake_vm_new(RAM);
+    vt_stack_attach(h.vm, &s, transport, flags);
+    char cmdline[1024];
+    vt_stack_cmdline(h.vm, tname, "vt.hostile=1 vt.msix=1", cmdline, sizeof(cmdline));
+    drive(&h, cmdline);
+    vt_stack_check_hostile(&s, tname, h.log);
+    fake_vm_free(h.vm);
+    vt_stack_close(&s);
+}
+
+static void test_hostile_guest(void **state)
+{
+    (void)state;
+    run_hostile(VMM_VIRTIO_TRANSPORT_PCI, "pci", 0);
+}
+
+static void test_hostile_guest_mmio(void **state)
+{
+    (void)state;
+    run_hostile(VMM_VIRTIO_TRANSPORT_MMIO, "mmio", 0);
+}
+
+static void test_hostile_guest_inline(void **state)
+{
+    (void)state;
+    run_hostile(VMM_VIRTIO_TRANSPORT_PCI, "pci", VMM_VIRTIO_F_INLINE);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -195,6 +234,9 @@ int main(void)
         cmocka_unit_test(test_pci_inline), cmocka_unit_test(test_mmio),
         cmocka_unit_test(test_mmio_plain), cmocka_unit_test(test_mmio_inline),
         cmocka_unit_test(test_bench_mode),
+        cmocka_unit_test(test_hostile_guest),
+        cmocka_unit_test(test_hostile_guest_mmio),
+        cmocka_unit_test(test_hostile_guest_inline),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -40,7 +40,11 @@ static int serial_out(vmm_vcpu *vcpu, const uint8_t *data, size_t len, void *use
     return 0;
 }
 
-static void run_guest(uint32_t transport, const char *tname, uint32_t flags, const char *extra)
+
+typedef void (*check_fn)(struct vt_stack *s, const char *tname, const char *log);
+
+static void run_guest_checked(uint32_t transport, const char *tname, uint32_t flags,
+                              const char *extra, check_fn check)
 {
     h_require_kvm();
     struct vmm_vm_config cfg = VMM_VM_CONFIG_INIT;
@@ -71,7 +75,7 @@ static void run_guest(uint32_t transport, const char *tname, uint32_t flags, con
     if (e.request.value != 0x600d)
         fail_msg("guest exit value 0x%llx; output:\n%s", (unsigned long long)e.request.value,
                  com1.text);
-    vt_stack_check(&s, tname, com1.text);
+    check(&s, tname, com1.text);
     /* vt.irr=1: the guest read its LAPIC's IRR after each device (IF=0, so
      * the MSI-X vector stays pending): the irqfd/MSI route reached the CPU. */
     if (strstr(extra, "vt.irr=1")) {
@@ -86,6 +90,11 @@ static void run_guest(uint32_t transport, const char *tname, uint32_t flags, con
     }
     vmm_vm_destroy(vm);
     vt_stack_close(&s);
+}
+
+static void run_guest(uint32_t transport, const char *tname, uint32_t flags, const char *extra)
+{
+    run_guest_checked(transport, tname, flags, extra, vt_stack_check);
 }
 
 static void test_pci(void **state)
@@ -107,13 +116,31 @@ static void test_mmio(void **state)
 static void test_pci_inline(void **state)
 {
     (void)state;
-    run_guest(VMM_VIRTIO_TRANSPORT_PCI, "pci", VMM_VIRTIO_F_INLINE, "vt.msix=0 vt.spins=2000000");
+    run_guest(VMM_VIRTIO_TRANSPORT_PCI, "pci", VMM_VIRTIO_F_INLINE,
+              "vt.msix=0 vt.spins=2000000");
 }
 
 static void test_mmio_inline(void **state)
 {
     (void)state;
-    run_guest(VMM_VIRTIO_TRANSPORT_MMIO, "mmio", VMM_VIRTIO_F_INLINE, "vt.event_idx=0 vt.spins=2000000");
+    run_guest(VMM_VIRTIO_TRANSPORT_MMIO, "mmio", VMM_VIRTIO_F_INLINE,
+              "vt.event_idx=0 vt.spins=2000000");
+}
+
+/* The driver's attacks (vdrv_hostile.c) on KVM: ioeventfd notifications,
+ * the I/O thread, MSI-X through irqfd; then in line, over virtio-mmio. */
+static void test_pci_hostile(void **state)
+{
+    (void)state;
+    run_guest_checked(VMM_VIRTIO_TRANSPORT_PCI, "pci", 0,
+                      "vt.hostile=1 vt.msix=1 vt.spins=2000000", vt_stack_check_hostile);
+}
+
+static void test_mmio_hostile_inline(void **state)
+{
+    (void)state;
+    run_guest_checked(VMM_VIRTIO_TRANSPORT_MMIO, "mmio", VMM_VIRTIO_F_INLINE,
+                      "vt.hostile=1 vt.spins=2000000", vt_stack_check_hostile);
 }
 
 int main(void)
@@ -123,6 +150,8 @@ int main(void)
         cmocka_unit_test(test_mmio),
         cmocka_unit_test(test_pci_inline),
         cmocka_unit_test(test_mmio_inline),
+        cmocka_unit_test(test_pci_hostile),
+        cmocka_unit_test(test_mmio_hostile_inline),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -128,15 +128,32 @@ static void expect_ok(const char *log, const char *tname, const char *dev, const
     }
 }
 
-void vt_stack_check(struct vt_stack *s, const char *tname, const char *log)
+/* The console echoed "ping" back to the host, and the NIC sent a frame. */
+static void check_console_and_net(struct vt_stack *s)
 {
-    expect_ok(log, tname, "blk", "init capacity write read flush get_id discard");
+    pthread_mutex_lock(&s->lock);
+    int echoed = strstr(s->hvc, "ping") != NULL;
+    pthread_mutex_unlock(&s->lock);
+    if (!echoed)
+        fail_msg("console: the echo of \"ping\" never reached the host (got \"%s\")", s->hvc);
+    assert_true(__atomic_load_n(&s->net_frames, __ATOMIC_SEQ_CST) >= 1);
+}
+
+/* The devices besides the first disk passed their tests, and the run ended. */
+static void expect_others_and_done(const char *log, const char *tname)
+{
     expect_ok(log, tname, "blk1", "init capacity ro read get_id");
     expect_ok(log, tname, "rng", "init entropy");
     expect_ok(log, tname, "console", "init tx rx echo");
     expect_ok(log, tname, "net", "init tx rx");
     if (!strstr(log, "VT done pass=") || strstr(log, "FAIL"))
         fail_msg("the driver reported a failure or did not finish:\n%s", log);
+}
+
+void vt_stack_check(struct vt_stack *s, const char *tname, const char *log)
+{
+    expect_ok(log, tname, "blk", "init capacity write read flush get_id discard");
+    expect_others_and_done(log, tname);
 
     /* vdrv_blk.c writes sectors 0-7: byte o = (o*13 + (o/512)*7 + 0x5a) mod 256. */
     uint8_t img[4096];
@@ -148,12 +165,7 @@ void vt_stack_check(struct vt_stack *s, const char *tname, const char *log)
     for (uint32_t o = 0; o < sizeof(img); o++)
         if (img[o])
             fail_msg("the read-only disk was written at byte %u", o);
-    pthread_mutex_lock(&s->lock);
-    int echoed = strstr(s->hvc, "ping") != NULL;
-    pthread_mutex_unlock(&s->lock);
-    if (!echoed)
-        fail_msg("console: the echo of \"ping\" never reached the host (got \"%s\")", s->hvc);
-    assert_true(__atomic_load_n(&s->net_frames, __ATOMIC_SEQ_CST) >= 1);
+    check_console_and_net(s);
 
     vmm_device *devs[] = { s->blk, s->blk_ro, s->rng, s->con, s->net };
     for (size_t i = 0; i < sizeof(devs) / sizeof(devs[0]); i++) {
@@ -179,4 +191,54 @@ void vt_stack_close(struct vt_stack *s)
     close(s->disk);
     close(s->disk_ro);
     pthread_mutex_destroy(&s->lock);
+}
+
+/* vt.hostile=1 (vdrv_hostile.c): the attacks on the first blk. */
+static const char *const hostile_attacks[] = {
+    "loop", "outside_ram", "len_near_4g", "bad_head", "bad_next", "nested_indirect",
+    "indirect_not_negotiated", "readable_after_writable", "avail_jump", "used_over_desc",
+    "queue_size_0", "queue_size_65535",
+};
+#define HOSTILE_ATTACKS (sizeof(hostile_attacks) / sizeof(hostile_attacks[0]))
+
+void vt_stack_check_hostile(struct vt_stack *s, const char *tname, const char *log)
+{
+    char want[128];
+    for (size_t i = 0; i < HOSTILE_ATTACKS; i++) {
+        snprintf(want, sizeof(want), "VT %s blk hostile_%s ok broken=1 used=0 ", tname,
+                 hostile_attacks[i]);
+        if (!strstr(log, want))
+            fail_msg("the driver did not report \"%s\"; its output:\n%s", want, log);
+    }
+    snprintf(want, sizeof(want), "VT %s blk hostile_recover ok attacks=%zu recovered=%zu",
+             tname, HOSTILE_ATTACKS, HOSTILE_ATTACKS);
+    if (!strstr(log, want))
+        fail_msg("the driver did not report \"%s\"; its output:\n%s", want, log);
+    expect_others_and_done(log, tname);
+
+    /* The host side: the attacked device counted every attack, is healthy
+     * after the driver's last reset and served the recovery requests; the
+     * attacks carried GET_IDs only, so its disk is untouched. */
+    struct vmm_virtio_info info = { .struct_size = sizeof(info) };
+    assert_int_equal(vmm_virtio_get_info(s->blk, &info), 0);
+    if (info.violations < HOSTILE_ATTACKS || info.needs_reset || info.status ||
+        info.requests < HOSTILE_ATTACKS)
+        fail_msg("blk: %llu violations for %zu attacks, needs_reset %u, status 0x%02x, "
+                 "%llu requests", (unsigned long long)info.violations, HOSTILE_ATTACKS,
+                 info.needs_reset, info.status, (unsigned long long)info.requests);
+    uint8_t img[4096];
+    assert_int_equal(pread(s->disk, img, sizeof(img), 0), (ssize_t)sizeof(img));
+    for (uint32_t o = 0; o < sizeof(img); o++)
+        if (img[o])
+            fail_msg("the attacked disk was written at byte %u", o);
+    vmm_device *devs[] = { s->blk_ro, s->rng, s->con, s->net };
+    for (size_t i = 0; i < sizeof(devs) / sizeof(devs[0]); i++) {
+        assert_int_equal(vmm_virtio_get_info(devs[i], &info), 0);
+        if (info.needs_reset || info.violations || !info.requests || info.status)
+            fail_msg("%s: needs_reset %u, %llu violations, %llu requests, status 0x%02x",
+                     vmm_device_name(devs[i]), info.needs_reset,
+                     (unsigned long long)info.violations, (unsigned long long)info.requests,
+                     info.status);
+    }
+    check_console_and_net(s);
 }

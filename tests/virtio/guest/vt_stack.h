@@ -36,6 +36,11 @@ void vt_stack_cmdline(vmm_vm *vm, const char *tname, const char *extra, char *bu
  * FAIL; then the host side: the pattern on the disk, the console echo, a
  * frame from the guest, and each device healthy with requests done. */
 void vt_stack_check(struct vt_stack *s, const char *tname, const char *log);
+/* After vt.hostile=1: every attack on the first blk reported broken with
+ * nothing completed, each reset recovered it, the other devices passed;
+ * then from the host side the blk's violations, health and untouched disk,
+ * and the other devices' health. */
+void vt_stack_check_hostile(struct vt_stack *s, const char *tname, const char *log);
 /* Stops the network's far end and closes the images (after the VM is gone). */
 void vt_stack_close(struct vt_stack *s);
 
