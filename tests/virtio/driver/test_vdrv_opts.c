@@ -46,6 +46,24 @@ static void test_defaults_and_words(void **state)
     assert_int_equal(o.mmio[1].irq, 5);
 }
 
+/* The modes the benchmark, the IRR check and the attacks use. */
+static void test_mode_words(void **state)
+{
+    (void)state;
+    struct vdrv_opts o;
+    vdrv_opts_default(&o);
+    assert_int_equal(o.bench, 0);
+    assert_int_equal(o.check_irr, 0);
+    assert_int_equal(o.hostile, 0);
+    assert_int_equal(vdrv_opts_parse(&o, "vt.bench=20000 vt.irr=1 vt.hostile=2", &bus), 0);
+    assert_int_equal(o.bench, 20000);
+    assert_int_equal(o.check_irr, 1);
+    assert_int_equal(o.hostile, 2);
+    assert_int_equal(vdrv_opts_parse(&o, "vt.hostile=1 vt.hostile_expect=qemu", &bus), 0);
+    assert_int_equal(o.hostile, 1);
+    assert_int_equal(o.hostile_expect, VDRV_EXPECT_QEMU);
+}
+
 static void test_bad_words(void **state)
 {
     (void)state;
@@ -53,6 +71,7 @@ static void test_bad_words(void **state)
         "vt.transport=usb", "vt.dev=floppy", "vt.indirect=2", "vt.spins=x",
         "virtio_mmio.device=512", "virtio_mmio.device=512@0xfeb00000",
         "virtio_mmio.device=@0x1000:5", "vt.spins=99999999999999999999999",
+        "vt.irr=2", "vt.hostile=3", "vt.hostile_expect=xen", "vt.bench=-1",
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         struct vdrv_opts o;
@@ -65,6 +84,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_defaults_and_words),
+        cmocka_unit_test(test_mode_words),
         cmocka_unit_test(test_bad_words),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
