@@ -152,10 +152,12 @@ int virtio_pci_attach(struct virtio_dev *d, const struct vmm_virtio_transport_co
                       const char *caller);
 
 /* Interrupt lines handed out to virtio devices on @vm (a bitmask per VM):
- * claims @gsi (or, with @gsi 0, the first free of @candidates) and returns
- * it, or -EBUSY / -ENOSPC with a sentence. */
-int virtio_irq_claim(vmm_vm *vm, uint32_t gsi, const uint8_t *candidates, size_t n,
-                     const char *caller);
+ * for @want VMM_VIRTIO_NO_IRQ, *out = VMM_VIRTIO_NO_IRQ; else claims @want
+ * (a GSI, 1-23) or, with @want 0, the first free of @candidates, on a VM
+ * with an irqchip. Returns 0, or -EINVAL / -EBUSY / -ENOSPC with a
+ * sentence. */
+int virtio_irq_pick(vmm_vm *vm, uint32_t want, const uint8_t *candidates, size_t n,
+                    const char *caller, uint32_t *out);
 void virtio_irq_release(vmm_vm *vm, uint32_t gsi);
 
 /* Register semantics shared by both transports (d->lock held). */

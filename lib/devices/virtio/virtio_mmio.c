@@ -443,29 +443,6 @@ static int pick_base(vmm_vm *vm, uint64_t want, const char *caller, uint64_t *ou
     return 0;
 }
 
-/* The interrupt line: none, the caller's, or one picked. Returns the GSI,
- * VMM_VIRTIO_NO_IRQ (as a uint32_t in *out) or a negative errno. */
-static int pick_irq(vmm_vm *vm, uint32_t want, const char *caller, uint32_t *out)
-{
-    if (want == VMM_VIRTIO_NO_IRQ) {
-        *out = VMM_VIRTIO_NO_IRQ;
-        return 0;
-    }
-    /* A test VM (vm->irq_hook) records lines as an irqchip would. */
-    if (!vm->has_irqchip && !vm->irq_hook)
-        return vmm_err(-EINVAL, "%s: irq %u needs an interrupt controller, but the VM has "
-                       "none (platform NONE); use VMM_VIRTIO_NO_IRQ", caller, want);
-    if (want > 23)
-        return vmm_err(-EINVAL, "%s: irq %u is neither a GSI (1-23), 0 (pick one) nor "
-                       "VMM_VIRTIO_NO_IRQ", caller, want);
-    int r = virtio_irq_claim(vm, want, mmio_irq_candidates, sizeof(mmio_irq_candidates),
-                             caller);
-    if (r < 0)
-        return r;
-    *out = (uint32_t)r;
-    return 0;
-}
-
 int virtio_mmio_attach(struct virtio_dev *d, const struct vmm_virtio_transport_config *t,
                        const char *caller)
 {
@@ -479,7 +456,8 @@ int virtio_mmio_attach(struct virtio_dev *d, const struct vmm_virtio_transport_c
     if (r == 0)
         r = pick_base(vm, t->mmio_base, caller, &base);
     if (r == 0)
-        r = pick_irq(vm, t->irq, caller, &gsi);
+        r = virtio_irq_pick(vm, t->irq, mmio_irq_candidates, sizeof(mmio_irq_candidates),
+                            caller, &gsi);
     if (r < 0) {
         virtio_dev_free(d);
         return r;

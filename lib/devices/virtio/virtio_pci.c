@@ -858,23 +858,6 @@ static int build_function(struct pci_state *st, const char *caller)
     return r < 0 ? r : 0;
 }
 
-/* The INTx line: none, the caller's, or one of 16-23. */
-static int pick_irq(vmm_vm *vm, uint32_t want, const char *caller, uint32_t *out)
-{
-    if (want == VMM_VIRTIO_NO_IRQ) {
-        *out = VMM_VIRTIO_NO_IRQ;
-        return 0;
-    }
-    if (!vm->has_irqchip && !vm->irq_hook)
-        return vmm_err(-EINVAL, "%s: irq %u needs an interrupt controller, but the VM has "
-                       "none (platform NONE); use VMM_VIRTIO_NO_IRQ", caller, want);
-    int r = virtio_irq_claim(vm, want, pci_irq_candidates, sizeof(pci_irq_candidates), caller);
-    if (r < 0)
-        return r;
-    *out = (uint32_t)r;
-    return 0;
-}
-
 int virtio_pci_attach(struct virtio_dev *d, const struct vmm_virtio_transport_config *t,
                       const char *caller)
 {
@@ -892,7 +875,8 @@ int virtio_pci_attach(struct virtio_dev *d, const struct vmm_virtio_transport_co
         r = vmm_err(-EINVAL, "%s: %s has %u queues; virtio-pci supports at most %u", caller,
                     d->name, d->num_queues, MSIX_MAX_VECTORS - 1);
     if (r == 0)
-        r = pick_irq(vm, t->irq, caller, &gsi);
+        r = virtio_irq_pick(vm, t->irq, pci_irq_candidates, sizeof(pci_irq_candidates),
+                            caller, &gsi);
     if (r < 0) {
         virtio_dev_free(d);
         return r;
