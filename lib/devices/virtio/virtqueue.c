@@ -106,7 +106,8 @@ static void read_desc(const uint8_t *p, struct virtq_desc *d)
  * may hold the queue size or 1024 entries, whichever is more: QEMU's
  * VIRTQUEUE_MAX_SIZE, the longest chain it accepts. */
 #define VIRTQ_INDIRECT_FLOOR 1024u
-#define VIRTQ_INDIRECT_MAX(size) ((size) > VIRTQ_INDIRECT_FLOOR ? (uint32_t)(size) : VIRTQ_INDIRECT_FLOOR)
+#define VIRTQ_INDIRECT_MAX(size) \
+    ((size) > VIRTQ_INDIRECT_FLOOR ? (uint32_t)(size) : VIRTQ_INDIRECT_FLOOR)
 
 static bool is_pow2(uint32_t v)
 {
@@ -117,7 +118,8 @@ int virtq_init(struct virtq *vq, const char *dev_name, uint16_t index, uint16_t 
 {
     memset(vq, 0, sizeof(*vq));
     if (!is_pow2(max_size) || max_size > VIRTQ_MAX_SIZE)
-        return vmm_err(-EINVAL, "virtq_init: %s queue %u: maximum size %u is not a power of two in 1 .. %u",
+        return vmm_err(-EINVAL, "virtq_init: %s queue %u: maximum size %u is not a power of two "
+                                "in 1 .. %u",
                        dev_name, index, max_size, VIRTQ_MAX_SIZE);
     /* A chain: up to max_size direct descriptors, then an indirect table
      * of up to VIRTQ_INDIRECT_MAX(max_size) entries. */
@@ -186,13 +188,16 @@ int virtq_enable(struct virtq *vq, const struct virtio_mem *mem, bool event_idx,
                        vq->dev_name, vq->index, vq->size, vq->max_size);
     /* 2.7.2 Table "Virtqueue Part Alignment". */
     if (vq->desc_gpa & 15u)
-        return vmm_err(-EPROTO, "%s queue %u: descriptor table address 0x%" PRIx64 " is not 16-byte aligned",
+        return vmm_err(-EPROTO,
+                       "%s queue %u: descriptor table address 0x%" PRIx64 " is not 16-byte aligned",
                        vq->dev_name, vq->index, vq->desc_gpa);
     if (vq->avail_gpa & 1u)
-        return vmm_err(-EPROTO, "%s queue %u: available ring address 0x%" PRIx64 " is not 2-byte aligned",
+        return vmm_err(-EPROTO,
+                       "%s queue %u: available ring address 0x%" PRIx64 " is not 2-byte aligned",
                        vq->dev_name, vq->index, vq->avail_gpa);
     if (vq->used_gpa & 3u)
-        return vmm_err(-EPROTO, "%s queue %u: used ring address 0x%" PRIx64 " is not 4-byte aligned",
+        return vmm_err(-EPROTO,
+                       "%s queue %u: used ring address 0x%" PRIx64 " is not 4-byte aligned",
                        vq->dev_name, vq->index, vq->used_gpa);
 
     /* The event-index fields are always included: the layout reserves them
@@ -289,30 +294,37 @@ static int walk_chain(struct virtq *vq, uint16_t head, struct virtq_chain *c)
          * descriptor referring to an indirect table (WRITE ignored). */
         if (d.flags & VIRTQ_DESC_F_INDIRECT) {
             if (!vq->indirect)
-                return vmm_err(-EPROTO, "%s queue %u: descriptor %u has INDIRECT without VIRTIO_F_INDIRECT_DESC (flags 0x%x)",
+                return vmm_err(-EPROTO, "%s queue %u: descriptor %u has INDIRECT without "
+                                        "VIRTIO_F_INDIRECT_DESC (flags 0x%x)",
                                vq->dev_name, vq->index, i, d.flags);
             if (in_indirect)
-                return vmm_err(-EPROTO, "%s queue %u: indirect descriptor %u refers to an indirect table inside an indirect table (flags 0x%x)",
+                return vmm_err(-EPROTO, "%s queue %u: indirect descriptor %u refers to an "
+                                        "indirect table inside an indirect table (flags 0x%x)",
                                vq->dev_name, vq->index, i, d.flags);
             /* 2.7.5.3.1: the driver MUST NOT set both INDIRECT and NEXT. */
             if (d.flags & VIRTQ_DESC_F_NEXT)
-                return vmm_err(-EPROTO, "%s queue %u: descriptor %u has both INDIRECT and NEXT (flags 0x%x)",
+                return vmm_err(-EPROTO, "%s queue %u: descriptor %u has both INDIRECT and NEXT "
+                                        "(flags 0x%x)",
                                vq->dev_name, vq->index, i, d.flags);
             if (d.len == 0)
-                return vmm_err(-EPROTO, "%s queue %u: descriptor %u refers to an empty indirect table (len 0)",
+                return vmm_err(-EPROTO, "%s queue %u: descriptor %u refers to an empty indirect "
+                                        "table (len 0)",
                                vq->dev_name, vq->index, i);
             if (d.len % sizeof(struct virtq_desc))
-                return vmm_err(-EPROTO, "%s queue %u: descriptor %u: indirect table length %u is not a multiple of 16",
+                return vmm_err(-EPROTO, "%s queue %u: descriptor %u: indirect table length %u is "
+                                        "not a multiple of 16",
                                vq->dev_name, vq->index, i, d.len);
             if (d.len / sizeof(struct virtq_desc) > VIRTQ_INDIRECT_MAX(vq->size))
-                return vmm_err(-EPROTO, "%s queue %u: descriptor %u: indirect table of %u entries is longer than %u",
+                return vmm_err(-EPROTO, "%s queue %u: descriptor %u: indirect table of %u entries "
+                                        "is longer than %u",
                                vq->dev_name, vq->index, i, d.len / 16u,
                                VIRTQ_INDIRECT_MAX(vq->size));
             const uint8_t *ind = NULL;
             if (d.addr <= UINT64_MAX - d.len)
                 ind = mem->translate(mem->ctx, d.addr, d.len);
             if (!ind)
-                return vmm_err(-EPROTO, "%s queue %u: descriptor %u: indirect table 0x%" PRIx64 " + %u is outside guest RAM",
+                return vmm_err(-EPROTO, "%s queue %u: descriptor %u: indirect table 0x%" PRIx64
+                                        " + %u is outside guest RAM",
                                vq->dev_name, vq->index, i, d.addr, d.len);
             table = ind;
             table_len = d.len / 16u;
@@ -326,35 +338,41 @@ static int walk_chain(struct virtq *vq, uint16_t head, struct virtq_chain *c)
          * descriptors, an indirect one at most its table's length; with
          * unique indices this also catches every loop. */
         if (++n_desc > table_len)
-            return vmm_err(-EPROTO, "%s queue %u: chain from head %u is longer than %u %s (a loop?)",
+            return vmm_err(-EPROTO, "%s queue %u: chain from head %u is longer than %u %s (a "
+                                    "loop?)",
                            vq->dev_name, vq->index, head, table_len,
                            in_indirect ? "indirect descriptors" : "descriptors");
 
         bool writable = d.flags & VIRTQ_DESC_F_WRITE;
         /* 2.7.4.2: device-writable descriptors come after readable ones. */
         if (!writable && seen_writable)
-            return vmm_err(-EPROTO, "%s queue %u: %s %u is readable after a writable one (flags 0x%x)",
+            return vmm_err(-EPROTO, "%s queue %u: %s %u is readable after a writable one (flags "
+                                    "0x%x)",
                            vq->dev_name, vq->index, where(in_indirect), i, d.flags);
         seen_writable |= writable;
 
         if (d.len != 0) {
             if (d.addr > UINT64_MAX - d.len)
-                return vmm_err(-EPROTO, "%s queue %u: %s %u: buffer 0x%" PRIx64 " + %u wraps past 2^64",
+                return vmm_err(-EPROTO,
+                               "%s queue %u: %s %u: buffer 0x%" PRIx64 " + %u wraps past 2^64",
                                vq->dev_name, vq->index, where(in_indirect), i, d.addr, d.len);
             uint8_t *base = mem->translate(mem->ctx, d.addr, d.len);
             if (!base)
-                return vmm_err(-EPROTO, "%s queue %u: %s %u: buffer 0x%" PRIx64 " + %u is outside guest RAM",
+                return vmm_err(-EPROTO, "%s queue %u: %s %u: buffer 0x%" PRIx64
+                                        " + %u is outside guest RAM",
                                vq->dev_name, vq->index, where(in_indirect), i, d.addr, d.len);
             if (writable) {
                 in_bytes += d.len;
                 if (in_bytes > UINT32_MAX)
-                    return vmm_err(-EPROTO, "%s queue %u: chain from head %u has writable bytes over UINT32_MAX (%" PRIu64 ")",
+                    return vmm_err(-EPROTO, "%s queue %u: chain from head %u has writable bytes "
+                                            "over UINT32_MAX (%" PRIu64 ")",
                                    vq->dev_name, vq->index, head, in_bytes);
                 n_in++;
             } else {
                 out_bytes += d.len;
                 if (out_bytes > UINT32_MAX)
-                    return vmm_err(-EPROTO, "%s queue %u: chain from head %u has readable bytes over UINT32_MAX (%" PRIu64 ")",
+                    return vmm_err(-EPROTO, "%s queue %u: chain from head %u has readable bytes "
+                                            "over UINT32_MAX (%" PRIu64 ")",
                                    vq->dev_name, vq->index, head, out_bytes);
                 n_out++;
             }
@@ -365,7 +383,8 @@ static int walk_chain(struct virtq *vq, uint16_t head, struct virtq_chain *c)
         if (!(d.flags & VIRTQ_DESC_F_NEXT))
             break;
         if (d.next >= table_len)
-            return vmm_err(-EPROTO, "%s queue %u: %s %u: next index %u is outside the %s (%u entries)",
+            return vmm_err(-EPROTO, "%s queue %u: %s %u: next index %u is outside the %s (%u "
+                                    "entries)",
                            vq->dev_name, vq->index, where(in_indirect), i, d.next,
                            in_indirect ? "indirect table" : "queue", table_len);
         i = d.next;
@@ -389,7 +408,8 @@ int virtq_pop(struct virtq *vq, struct virtq_chain **out)
     uint16_t avail_idx = load16_acquire(vq->avail + AVAIL_IDX);
     uint16_t pending = (uint16_t)(avail_idx - vq->last_avail);
     if (pending > vq->size)
-        return vmm_err(-EPROTO, "%s queue %u: avail idx %u is %u entries ahead of the %u consumed (queue size %u)",
+        return vmm_err(-EPROTO, "%s queue %u: avail idx %u is %u entries ahead of the %u consumed "
+                                "(queue size %u)",
                        vq->dev_name, vq->index, avail_idx, pending, vq->last_avail, vq->size);
     if (pending == 0)
         return 0;
@@ -397,7 +417,8 @@ int virtq_pop(struct virtq *vq, struct virtq_chain **out)
     uint16_t head = load16(vq->avail + AVAIL_RING(vq->last_avail & (vq->size - 1u)));
     vq->last_avail++; /* consumed even on a violation: the device is broken then */
     if (head >= vq->size)
-        return vmm_err(-EPROTO, "%s queue %u: head descriptor index %u is outside the queue (size %u)",
+        return vmm_err(-EPROTO, "%s queue %u: head descriptor index %u is outside the queue (size "
+                                "%u)",
                        vq->dev_name, vq->index, head, vq->size);
 
     struct virtq_chain *c = chain_of(vq);
