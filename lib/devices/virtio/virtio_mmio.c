@@ -499,8 +499,8 @@ int virtio_mmio_attach(struct virtio_dev *d, const struct vmm_virtio_transport_c
     if (r < 0)
         return r; /* d (and st, through mmio_detach) is freed */
     r = vmm_device_map_mmio(d->dev, base, VIRTIO_MMIO_SIZE);
-    if (r < 0)
-        return vmm_devices_undo_attach(d->dev, r);
+    if (r < 0) /* the sentence names the public call, then what the map said */
+        return vmm_devices_undo_attach(d->dev, vmm_err(r, "%s: %s", caller, vmm_last_error()));
     return 0;
 }
 
