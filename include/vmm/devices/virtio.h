@@ -111,6 +111,8 @@ struct vmm_virtio_info {
 
 /**
  * @brief Read a virtio device's identity and state.
+ * @param dev  A device from one of the vmm_virtio_*_attach() calls.
+ * @param[out] info Filled up to its struct_size (set by the caller).
  * @return 0; -EINVAL (NULL, struct_size too small, not a virtio device).
  * Thread-safe.
  */
@@ -157,7 +159,11 @@ struct vmm_virtio_blk_config {
  * @brief Attach a virtio-blk disk (read, write, flush, get-id, discard,
  *        write-zeroes). The capacity is the image size rounded down to 512
  *        bytes; requests are checked against it.
- * @param[out] out Receives the device (owned by the VM); may be NULL.
+ * @param vm  The VM; the device is owned by it (freed with it or by
+ *            vmm_device_detach()).
+ * @param cfg Borrowed for the call (strings copied, fds duplicated).
+ * @param[out] out Receives the device; may be NULL.
+ * Threading: like vmm_device_attach() (refused while a vCPU runs).
  * @return 0; -EINVAL (bad config); -ENOENT/-EACCES/... (opening path);
  *         -EBUSY (address, slot or IRQ taken, or running); -ENOSPC (no
  *         free slot or IRQ); -ENOMEM.
@@ -196,7 +202,9 @@ struct vmm_virtio_console_config {
 
 /**
  * @brief Attach a virtio-console with one port (no MULTIPORT; /dev/hvc0 in Linux).
- * @return As vmm_virtio_blk_attach().
+ * @param cfg Borrowed for the call; out_user is handed to out_fn for the
+ *            device's lifetime (the caller keeps it alive).
+ * Other parameters, threading and errors as vmm_virtio_blk_attach().
  */
 VMM_API int vmm_virtio_console_attach(vmm_vm *vm, const struct vmm_virtio_console_config *cfg,
                                       vmm_device **out);
@@ -225,7 +233,7 @@ struct vmm_virtio_rng_config {
 
 /**
  * @brief Attach a virtio entropy device filled from getrandom(2).
- * @return As vmm_virtio_blk_attach().
+ * Parameters, threading and errors as vmm_virtio_blk_attach().
  */
 VMM_API int vmm_virtio_rng_attach(vmm_vm *vm, const struct vmm_virtio_rng_config *cfg,
                                   vmm_device **out);
@@ -255,6 +263,7 @@ struct vmm_virtio_net_config {
 /**
  * @brief Attach a virtio-net NIC backed by a TAP device (VIRTIO_NET_F_MAC,
  *        _STATUS; link always up; no offloads).
+ * Parameters and threading as vmm_virtio_blk_attach().
  * @return As vmm_virtio_blk_attach(); -EPERM (creating the TAP needs
  *         CAP_NET_ADMIN); -ENODEV (no /dev/net/tun).
  */
