@@ -27,43 +27,24 @@
 #include <vmm/vmm.h>
 #include <vmm/devices/virtio.h>
 
-#include "../virtio/fake/fake_vm.h"
+#include "fuzz_vm.h"
 #include "vm/vm.h"
 
-#define RAM_BYTES 65536u
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-static int discard(const uint8_t *out, size_t len, void *user)
-{
-    (void)out;
-    (void)len;
-    (void)user;
-    return 0;
-}
-
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    if (size < 2)
+    vmm_vm *vm = fuzz_vm_from_input(&data, &size);
+    if (!vm)
         return 0;
-    size_t ram_len = (size_t)data[0] | (size_t)data[1] << 8;
-    data += 2;
-    size -= 2;
-    if (ram_len > size)
-        ram_len = size;
-
-    vmm_vm *vm = fake_vm_new(RAM_BYTES);
-    vm->has_irqchip = true; /* INTx lines are recorded by the fake */
-    memcpy(fake_vm_ram(vm), data, ram_len);
-    data += ram_len;
-    size -= ram_len;
 
     struct vmm_virtio_rng_config rc = VMM_VIRTIO_RNG_CONFIG_INIT;
     rc.transport.flags = VMM_VIRTIO_F_INLINE;
     rc.transport.queue_size = 16;
     struct vmm_virtio_console_config cc = VMM_VIRTIO_CONSOLE_CONFIG_INIT;
     cc.transport = rc.transport;
-    cc.out_fn = discard;
+    cc.out_fn = fuzz_discard_output;
     vmm_device *rng = NULL, *console = NULL;
     if (vmm_virtio_rng_attach(vm, &rc, &rng) < 0 ||
         vmm_virtio_console_attach(vm, &cc, &console) < 0)
