@@ -268,7 +268,7 @@ void virtio_dev_features_write(struct virtio_dev *d, uint32_t v)
 {
     /* 2.2.1: features are fixed once FEATURES_OK is set. */
     if (d->status & VIRTIO_STATUS_FEATURES_OK) {
-        vmm_log(VMM_LOG_WARN, "%s: driver features written after FEATURES_OK: ignored", d->name);
+        virtio_dev_guest_error(d, "driver features written after FEATURES_OK: ignored");
         return;
     }
     switch (d->driver_features_sel) {
@@ -280,8 +280,8 @@ void virtio_dev_features_write(struct virtio_dev *d, uint32_t v)
         break;
     default:
         if (v)
-            vmm_log(VMM_LOG_WARN, "%s: driver features word %u = 0x%x: no such features", d->name,
-                    d->driver_features_sel, v);
+            virtio_dev_guest_error(d, "driver features word %u = 0x%x: no such features",
+                                   d->driver_features_sel, v);
         break;
     }
 }
@@ -353,8 +353,7 @@ void virtio_dev_status_write(struct virtio_dev *d, uint8_t v)
     if ((old & ~v) & ~VIRTIO_STATUS_DEVICE_NEEDS_RESET) {
         /* 2.1.1: the driver MUST NOT clear a status bit (other than by
          * reset). Keep what was set. */
-        vmm_log(VMM_LOG_WARN, "%s: status 0x%02x would clear bits of 0x%02x: ignored", d->name, v,
-                old);
+        virtio_dev_guest_error(d, "status 0x%02x would clear bits of 0x%02x: ignored", v, old);
         return;
     }
     uint8_t set = v & ~old;
@@ -363,9 +362,9 @@ void virtio_dev_status_write(struct virtio_dev *d, uint8_t v)
         const char *why = features_refused(d);
         if (why) {
             /* 3.1.1 step 6: the driver re-reads and sees FEATURES_OK clear. */
-            vmm_log(VMM_LOG_WARN, "%s: FEATURES_OK refused: %s (0x%llx, offered 0x%llx)", d->name,
-                    why, (unsigned long long)d->driver_features,
-                    (unsigned long long)d->device_features);
+            virtio_dev_guest_error(d, "FEATURES_OK refused: %s (0x%llx, offered 0x%llx)", why,
+                                   (unsigned long long)d->driver_features,
+                                   (unsigned long long)d->device_features);
             next &= (uint8_t)~VIRTIO_STATUS_FEATURES_OK;
             set &= (uint8_t)~(VIRTIO_STATUS_FEATURES_OK | VIRTIO_STATUS_DRIVER_OK);
             next &= (uint8_t)~VIRTIO_STATUS_DRIVER_OK;
@@ -416,8 +415,8 @@ void virtio_dev_config_read(struct virtio_dev *d, uint32_t off, void *data, uint
 {
     memset(data, 0, len);
     if (!config_access_ok(d, off, len)) {
-        vmm_log(VMM_LOG_WARN, "%s: config read of %u bytes at 0x%x is outside its %u bytes",
-                d->name, len, off, d->ops->config_size);
+        virtio_dev_guest_error(d, "config read of %u bytes at 0x%x is outside its %u bytes", len,
+                               off, d->ops->config_size);
         return;
     }
     if (d->ops->config_read)
@@ -427,8 +426,7 @@ void virtio_dev_config_read(struct virtio_dev *d, uint32_t off, void *data, uint
 void virtio_dev_config_write(struct virtio_dev *d, uint32_t off, const void *data, uint32_t len)
 {
     if (!config_access_ok(d, off, len) || !d->ops->config_write) {
-        vmm_log(VMM_LOG_WARN, "%s: config write of %u bytes at 0x%x: not writable", d->name, len,
-                off);
+        virtio_dev_guest_error(d, "config write of %u bytes at 0x%x: not writable", len, off);
         return;
     }
     d->ops->config_write(d, off, data, len);
@@ -446,8 +444,7 @@ uint8_t virtio_dev_isr_take(struct virtio_dev *d)
 void virtio_dev_kick(struct virtio_dev *d, uint16_t q)
 {
     if (q >= d->num_queues) {
-        vmm_log(VMM_LOG_WARN, "%s: notification for queue %u, but it has %u", d->name, q,
-                d->num_queues);
+        virtio_dev_guest_error(d, "notification for queue %u, but it has %u", q, d->num_queues);
         return;
     }
     if (d->kick_fds[q] >= 0) {
@@ -520,6 +517,22 @@ void virtio_dev_config_changed(struct virtio_dev *d)
     d->isr |= VIRTIO_ISR_CONFIG;
     if (d->tops && d->tops->interrupt)
         d->tops->interrupt(d, VIRTIO_ISR_CONFIG, d->config_vector);
+}
+
+void virtio_dev_guest_error(struct virtio_dev *d, const char *fmt, ...)
+{
+    unsigned n = __atomic_add_fetch(&d->guest_errors, 1, __ATOMIC_RELAXED);
+    if (n > VIRTIO_GUEST_ERROR_LOG_LIMIT)
+        return;
+    char text[256];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(text, sizeof(text), fmt, ap);
+    va_end(ap);
+    vmm_log(VMM_LOG_WARN, "%s%s%s%s: %s%s", d->name, d->where[0] ? " (" : "", d->where,
+            d->where[0] ? ")" : "", text,
+            n == VIRTIO_GUEST_ERROR_LOG_LIMIT ? "; further driver errors of this device are "
+                                                "not logged" : "");
 }
 
 void virtio_dev_fail(struct virtio_dev *d, const char *fmt, ...)

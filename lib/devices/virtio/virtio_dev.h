@@ -104,6 +104,10 @@ struct virtio_dev {
     bool broken;          /* NEEDS_RESET set; queues are not processed */
     uint64_t requests;    /* chains pushed (atomic: read by vmm_virtio_get_info) */
     uint64_t violations;  /* virtio_dev_fail() calls */
+    /* Where the transport put the device, for log lines ("virtio-mmio
+     * @0xd0000000", "virtio-pci 00:03.0"); "" until it says. */
+    char where[48];
+    unsigned guest_errors; /* virtio_dev_guest_error() calls (atomic) */
 };
 
 /* Creates the core for a backend (ops must outlive it; @backend is owned
@@ -197,6 +201,14 @@ void virtio_dev_config_changed(struct virtio_dev *d);
  * (vmm_last_error() of the calling thread and the log callback, level
  * WARN). printf-style. */
 void virtio_dev_fail(struct virtio_dev *d, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+/* The driver made a mistake the device shrugs off (a wrong register width,
+ * a write to a read-only field, a notification for no queue, ...): logged
+ * at WARN as "<name> (<where>): <sentence>", the first
+ * VIRTIO_GUEST_ERROR_LOG_LIMIT per device only, so a hostile guest cannot
+ * flood the host's log. Any thread, any lock state. printf-style. */
+#define VIRTIO_GUEST_ERROR_LOG_LIMIT 16
+void virtio_dev_guest_error(struct virtio_dev *d, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 /* Whether feature bit @bit was negotiated. */
 static inline bool virtio_dev_has(const struct virtio_dev *d, unsigned bit)

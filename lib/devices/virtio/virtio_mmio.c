@@ -14,7 +14,6 @@
 #include <endian.h>
 #include <errno.h>
 #include <limits.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,9 +23,6 @@
 /* What the device reports as VendorID (4.2.2): QEMU's "QEMU" value, which
  * Linux ignores and nothing matches on. */
 #define MMIO_VENDOR_ID 0x554d4551u
-/* How many guest register errors of one device are logged before the rest
- * are only counted (a hostile guest must not flood the host's log). */
-#define MMIO_LOG_LIMIT 16
 
 /* The interrupt lines a virtio-mmio device gets by default: the ISA lines
  * no PC device uses. The device pulses its line (an edge), which is what
@@ -43,31 +39,9 @@ struct mmio_state {
     bool irqfd_bound;
     uint32_t shm_sel;  /* SHMSel: no shared memory regions exist */
     bool *ioeventfd_on; /* per queue: an ioeventfd is registered */
-    unsigned logged;   /* guest errors logged so far */
 };
 
 static const struct virtio_transport_ops mmio_ops;
-
-/* Logs a driver error at WARN (the guest's mistake, not the host's),
- * up to MMIO_LOG_LIMIT per device. Called with d->lock held. */
-static void __attribute__((format(printf, 2, 3))) guest_error(struct virtio_dev *d,
-                                                              const char *fmt, ...)
-{
-    struct mmio_state *st = d->transport;
-    if (st->logged > MMIO_LOG_LIMIT)
-        return;
-    char text[256];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(text, sizeof(text), fmt, ap);
-    va_end(ap);
-    if (++st->logged > MMIO_LOG_LIMIT)
-        vmm_log(VMM_LOG_WARN, "%s (virtio-mmio @0x%llx): %s; further register errors of "
-                "this device are not logged", d->name, (unsigned long long)st->base, text);
-    else
-        vmm_log(VMM_LOG_WARN, "%s (virtio-mmio @0x%llx): %s", d->name,
-                (unsigned long long)st->base, text);
-}
 
 /* 4.2.2: registers the driver may read. *handled is false for offsets that
  * name no readable register. */
@@ -182,7 +156,7 @@ static int reg_write(struct virtio_dev *d, uint32_t off, uint32_t v)
     case VIRTIO_MMIO_QUEUE_NOTIFY:
         /* No VIRTIO_F_NOTIFICATION_DATA: the value is the queue index. */
         if (v >= d->num_queues) {
-            guest_error(d, "QueueNotify for queue %u, but the device has %u", v,
+            virtio_dev_guest_error(d, "QueueNotify for queue %u, but the device has %u", v,
                         d->num_queues);
             return -1;
         }
@@ -206,14 +180,14 @@ static int reg_write(struct virtio_dev *d, uint32_t off, uint32_t v)
     case VIRTIO_MMIO_QUEUE_DEVICE_HIGH:
         break;
     case VIRTIO_MMIO_QUEUE_RESET:
-        guest_error(d, "QueueReset written, but VIRTIO_F_RING_RESET is not offered");
+        virtio_dev_guest_error(d, "QueueReset written, but VIRTIO_F_RING_RESET is not offered");
         return -1;
     default:
-        guest_error(d, "write of 0x%x to read-only or reserved register 0x%03x", v, off);
+        virtio_dev_guest_error(d, "write of 0x%x to read-only or reserved register 0x%03x", v, off);
         return -1;
     }
     if (!vq) {
-        guest_error(d, "write to queue register 0x%03x with QueueSel %u, but the device has "
+        virtio_dev_guest_error(d, "write to queue register 0x%03x with QueueSel %u, but the device has "
                     "%u queues", off, d->queue_sel, d->num_queues);
         return -1;
     }
@@ -227,7 +201,7 @@ static int reg_write(struct virtio_dev *d, uint32_t off, uint32_t v)
     /* 4.2.2.2 (device requirements of QueueReady): a ready queue's size
      * and addresses do not change under the device. */
     if (vq->enabled) {
-        guest_error(d, "write to register 0x%03x of queue %u while it is ready", off,
+        virtio_dev_guest_error(d, "write to register 0x%03x of queue %u while it is ready", off,
                     vq->index);
         return -1;
     }
@@ -267,7 +241,7 @@ static int mmio_access(vmm_device *dev, vmm_vcpu *vcpu, const struct vmm_io *io,
         bool ok = (io->len == 1 || io->len == 2 || io->len == 4) && (off & (io->len - 1)) == 0 &&
                   off + io->len <= VIRTIO_MMIO_SIZE;
         if (!ok) {
-            guest_error(d, "%u-byte %s at config offset 0x%llx: only aligned 1, 2 and 4-byte "
+            virtio_dev_guest_error(d, "%u-byte %s at config offset 0x%llx: only aligned 1, 2 and 4-byte "
                         "accesses are allowed", io->len, io->is_write ? "write" : "read",
                         (unsigned long long)(off - VIRTIO_MMIO_CONFIG));
             if (!io->is_write)
@@ -279,7 +253,7 @@ static int mmio_access(vmm_device *dev, vmm_vcpu *vcpu, const struct vmm_io *io,
         }
     } else if (io->len != 4 || (off & 3)) {
         /* 4.2.2.2: the control registers take 32-bit aligned accesses only. */
-        guest_error(d, "%u-byte %s at register offset 0x%03llx: only aligned 32-bit accesses "
+        virtio_dev_guest_error(d, "%u-byte %s at register offset 0x%03llx: only aligned 32-bit accesses "
                     "are allowed", io->len, io->is_write ? "write" : "read",
                     (unsigned long long)off);
         if (!io->is_write)
@@ -292,7 +266,7 @@ static int mmio_access(vmm_device *dev, vmm_vcpu *vcpu, const struct vmm_io *io,
         bool handled;
         uint32_t v = htole32(reg_read(d, (uint32_t)off, &handled));
         if (!handled)
-            guest_error(d, "read of write-only or reserved register 0x%03llx",
+            virtio_dev_guest_error(d, "read of write-only or reserved register 0x%03llx",
                         (unsigned long long)off);
         memcpy(io->data, &v, 4);
     }
@@ -474,6 +448,7 @@ int virtio_mmio_attach(struct virtio_dev *d, const struct vmm_virtio_transport_c
         return vmm_err(-ENOMEM, "%s: out of memory", caller);
     }
     st->base = base;
+    snprintf(d->where, sizeof(d->where), "virtio-mmio @0x%llx", (unsigned long long)base);
     st->gsi = gsi;
     st->irq_efd = -1;
     st->ioeventfd_on = on;

@@ -27,7 +27,6 @@
 
 #include <endian.h>
 #include <errno.h>
-#include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -60,8 +59,6 @@
  * device ID >= 0x40; 0x1100 is QEMU's value for its modern devices. */
 #define VIRTIO_PCI_REVISION 1
 #define VIRTIO_PCI_SUBSYS_ID 0x1100
-
-#define PCI_LOG_LIMIT 16
 
 /* struct virtio_pci_cap (4.1.4) after cap_vndr and cap_next. */
 struct virtio_cap_body {
@@ -107,25 +104,9 @@ struct pci_state {
     uint64_t pba[MSIX_MAX_VECTORS / 64];
     bool *queue_started;    /* per queue: queue_start() without queue_stop() */
     uint64_t *ioeventfd_gpa; /* per queue: registered ioeventfd address, or 0 */
-    unsigned logged;
 };
 
 static const struct virtio_transport_ops pci_ops;
-
-static void __attribute__((format(printf, 2, 3))) guest_error(struct pci_state *st,
-                                                              const char *fmt, ...)
-{
-    if (st->logged > PCI_LOG_LIMIT)
-        return;
-    char text[256];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(text, sizeof(text), fmt, ap);
-    va_end(ap);
-    st->logged++;
-    vmm_log(VMM_LOG_WARN, "%s (virtio-pci 00:%02x.0): %s%s", st->d->name, st->fn.slot, text,
-            st->logged > PCI_LOG_LIMIT ? "; further errors of this device are not logged" : "");
-}
 
 /* ---- interrupts (d->lock held) ------------------------------------------ */
 
@@ -143,7 +124,7 @@ static void intx_update(struct pci_state *st)
     if (vmm_device_set_irq(d->dev, st->gsi, level) == 0)
         st->intx_level = level;
     else
-        guest_error(st, "INTx line %u: %s", st->gsi, vmm_last_error());
+        virtio_dev_guest_error(st->d, "INTx line %u: %s", st->gsi, vmm_last_error());
 }
 
 /* Binds vector @v to an MSI GSI through an irqfd (Documentation/virt/kvm/
@@ -211,11 +192,11 @@ static void msix_deliver(struct pci_state *st, uint16_t n)
                 ;
             return;
         }
-        guest_error(st, "MSI-X vector %u: no irqfd (%s); injecting directly", n,
+        virtio_dev_guest_error(st->d, "MSI-X vector %u: no irqfd (%s); injecting directly", n,
                     vmm_last_error());
     }
     if (vmm_irq_signal_msi(st->vm, addr, v->data, st->d->name) < 0)
-        guest_error(st, "MSI-X vector %u (address 0x%llx, data 0x%x) not delivered: %s", n,
+        virtio_dev_guest_error(st->d, "MSI-X vector %u (address 0x%llx, data 0x%x) not delivered: %s", n,
                     (unsigned long long)addr, v->data, vmm_last_error());
 }
 
@@ -297,7 +278,7 @@ static void ioeventfd_sync(struct pci_state *st, uint16_t q)
     else
         /* Rate-limited: a guest can cause this (a BAR moved so that two
          * devices' notify addresses overlap) on every BAR write. */
-        guest_error(st, "queue %u notifications will exit to user space (%s)", q,
+        virtio_dev_guest_error(st->d, "queue %u notifications will exit to user space (%s)", q,
                     vmm_last_error());
 }
 
@@ -479,12 +460,12 @@ static void common_write(struct pci_state *st, uint32_t off, uint32_t len, uint6
     case VIRTIO_PCI_COMMON_Q_USEDHI:
         break;
     default:
-        guest_error(st, "write of 0x%llx to read-only common config field 0x%02x",
+        virtio_dev_guest_error(st->d, "write of 0x%llx to read-only common config field 0x%02x",
                     (unsigned long long)v, off);
         return;
     }
     if (!vq) {
-        guest_error(st, "write to queue field 0x%02x with queue_select %u, but the device has "
+        virtio_dev_guest_error(st->d, "write to queue field 0x%02x with queue_select %u, but the device has "
                     "%u queues", off, d->queue_sel, d->num_queues);
         return;
     }
@@ -500,14 +481,14 @@ static void common_write(struct pci_state *st, uint32_t off, uint32_t len, uint6
         if (v == 1)
             virtio_dev_queue_enable(d, vq); /* validates size and areas */
         else
-            guest_error(st, "queue_enable = %llu for queue %u ignored", (unsigned long long)v,
+            virtio_dev_guest_error(st->d, "queue_enable = %llu for queue %u ignored", (unsigned long long)v,
                         vq->index);
         return;
     }
     /* The device reads a live queue's layout once (virtq_enable()); it
      * must not change under it. */
     if (vq->enabled) {
-        guest_error(st, "write to field 0x%02x of queue %u while it is enabled", off,
+        virtio_dev_guest_error(st->d, "write to field 0x%02x of queue %u while it is enabled", off,
                     vq->index);
         return;
     }
@@ -535,7 +516,7 @@ static void msix_table_access(struct pci_state *st, uint32_t off, void *data, ui
 {
     if ((len != 4 && len != 8) || (off & (len - 1)) ||
         off / MSIX_ENTRY_SIZE >= st->nvec) {
-        guest_error(st, "%u-byte %s at MSI-X table offset 0x%x ignored", len,
+        virtio_dev_guest_error(st->d, "%u-byte %s at MSI-X table offset 0x%x ignored", len,
                     is_write ? "write" : "read", off);
         if (!is_write)
             memset(data, 0, len);
@@ -580,7 +561,7 @@ static int bar0_access(struct pci_state *st, uint32_t off, void *data, uint32_t 
     uint32_t reg = off % REGION_SIZE;
     if (off < ISR_OFF) {
         if (!common_access_ok(reg, len)) {
-            guest_error(st, "%u-byte %s at common config offset 0x%x: not a field of that width",
+            virtio_dev_guest_error(st->d, "%u-byte %s at common config offset 0x%x: not a field of that width",
                         len, is_write ? "write" : "read", reg);
             if (!is_write)
                 memset(data, 0, len);
@@ -601,7 +582,7 @@ static int bar0_access(struct pci_state *st, uint32_t off, void *data, uint32_t 
     } else if (off < NOTIFY_OFF) {
         /* 4.1.3.1: fields are accessed with their natural, aligned width. */
         if ((reg & (len - 1)) != 0) {
-            guest_error(st, "unaligned %u-byte access at device config offset 0x%x", len, reg);
+            virtio_dev_guest_error(st->d, "unaligned %u-byte access at device config offset 0x%x", len, reg);
             if (!is_write)
                 memset(data, 0, len);
         } else if (is_write) {
@@ -616,7 +597,7 @@ static int bar0_access(struct pci_state *st, uint32_t off, void *data, uint32_t 
         }
         uint32_t q = reg / NOTIFY_MULTIPLIER;
         if (reg % NOTIFY_MULTIPLIER || q >= d->num_queues) {
-            guest_error(st, "notification at offset 0x%x names no queue (%u queues)", reg,
+            virtio_dev_guest_error(st->d, "notification at offset 0x%x names no queue (%u queues)", reg,
                         d->num_queues);
             return -1;
         }
@@ -934,5 +915,6 @@ int virtio_pci_attach(struct virtio_dev *d, const struct vmm_virtio_transport_co
     r = pci_host_register(vm, &st->fn, t->pci_slot, caller);
     if (r < 0)
         return vmm_devices_undo_attach(d->dev, r);
+    snprintf(d->where, sizeof(d->where), "virtio-pci 00:%02x.0", st->fn.slot);
     return 0;
 }
