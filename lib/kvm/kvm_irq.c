@@ -206,10 +206,14 @@ static int commit(vmm_vm *vm, struct vmm_irq_routes *rt, const char *caller)
     return r < 0 ? r : 0;
 }
 
-/* The VM's table, created on first use; NULL with a sentence when the VM
- * cannot have MSI routes. */
+/* The VM's table, created on first use; NULL with a sentence when @vm is
+ * NULL or cannot have MSI routes. */
 static struct vmm_irq_routes *routes_of(vmm_vm *vm, const char *caller, int *err)
 {
+    if (!vm) {
+        *err = vmm_err(-EINVAL, "%s: vm is NULL", caller);
+        return NULL;
+    }
     const struct vmm_kvm_caps *c = kvm_caps(vm);
     if (!c || !vm->has_irqchip) {
         *err = vmm_err(-ENODEV, "%s: this VM has no in-kernel irqchip (platform PC) for MSI routes",
@@ -232,8 +236,6 @@ static struct vmm_irq_routes *routes_of(vmm_vm *vm, const char *caller, int *err
 
 int vmm_irq_msi_alloc(vmm_vm *vm, const char *caller)
 {
-    if (!vm)
-        return vmm_err(-EINVAL, "%s: vm is NULL", caller);
     int r;
     struct vmm_irq_routes *rt = routes_of(vm, caller, &r);
     if (!rt)
@@ -253,8 +255,6 @@ int vmm_irq_msi_alloc(vmm_vm *vm, const char *caller)
 int vmm_irq_msi_set(vmm_vm *vm, uint32_t gsi, uint64_t address, uint32_t data,
                     const char *caller)
 {
-    if (!vm)
-        return vmm_err(-EINVAL, "%s: vm is NULL", caller);
     int r;
     struct vmm_irq_routes *rt = routes_of(vm, caller, &r);
     if (!rt)

@@ -144,6 +144,19 @@ void virtq_fini(struct virtq *vq)
     vq->segs = NULL;
 }
 
+/* 2.7.6 / 2.7.8: both indices start at 0 when a queue goes live, and no
+ * host pointer survives into its next life. */
+static void ring_state_reset(struct virtq *vq)
+{
+    vq->last_avail = 0;
+    vq->used_idx = 0;
+    vq->signalled_used = 0;
+    vq->signalled_valid = false;
+    vq->desc = NULL;
+    vq->avail = NULL;
+    vq->used = NULL;
+}
+
 void virtq_reset(struct virtq *vq)
 {
     vq->size = vq->max_size;
@@ -153,13 +166,7 @@ void virtq_reset(struct virtq *vq)
     vq->event_idx = false;
     vq->indirect = false;
     vq->mem = NULL;
-    vq->last_avail = 0;
-    vq->used_idx = 0;
-    vq->signalled_used = 0;
-    vq->signalled_valid = false;
-    vq->desc = NULL;
-    vq->avail = NULL;
-    vq->used = NULL;
+    ring_state_reset(vq);
 }
 
 /* [a, a + alen) and [b, b + blen) intersect (neither wraps: checked). */
@@ -228,14 +235,7 @@ int virtq_enable(struct virtq *vq, const struct virtio_mem *mem, bool event_idx,
     vq->mem = mem;
     vq->event_idx = event_idx;
     vq->indirect = indirect;
-    /* 2.7.6 / 2.7.8: both indices start at 0 when the queue goes live. */
-    vq->last_avail = 0;
-    vq->used_idx = 0;
-    vq->signalled_used = 0;
-    vq->signalled_valid = false;
-    vq->desc = NULL;
-    vq->avail = NULL;
-    vq->used = NULL;
+    ring_state_reset(vq);
     vq->enabled = true;
     return 0;
 }
