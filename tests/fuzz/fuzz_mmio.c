@@ -38,17 +38,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (!vm)
         return 0;
 
-    struct vmm_virtio_rng_config rc = VMM_VIRTIO_RNG_CONFIG_INIT;
-    rc.transport.transport = VMM_VIRTIO_TRANSPORT_MMIO;
-    rc.transport.flags = VMM_VIRTIO_F_INLINE;
-    rc.transport.queue_size = 16;
-    struct vmm_virtio_console_config cc = VMM_VIRTIO_CONSOLE_CONFIG_INIT;
-    cc.transport = rc.transport;
-    cc.out_fn = fuzz_discard_output;
     vmm_device *rng = NULL, *console = NULL;
-    if (vmm_virtio_rng_attach(vm, &rc, &rng) < 0 ||
-        vmm_virtio_console_attach(vm, &cc, &console) < 0)
-        abort();
+    fuzz_attach_devices(vm, VMM_VIRTIO_TRANSPORT_MMIO, &rng, &console);
 
     static const uint32_t widths[4] = { 1, 2, 4, 8 };
     for (; size >= 8; data += 8, size -= 8) {

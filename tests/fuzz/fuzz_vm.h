@@ -9,6 +9,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define FUZZ_RAM_BYTES 65536u
@@ -37,6 +38,23 @@ static inline int fuzz_discard_output(const uint8_t *out, size_t len, void *user
     (void)len;
     (void)user;
     return 0;
+}
+
+/* The devices under fuzz: an entropy device and a console (two queues, host
+ * input) on @transport, in line (no I/O thread: runs are deterministic),
+ * 16-entry queues. Aborts if either attach fails. */
+static inline void fuzz_attach_devices(vmm_vm *vm, uint32_t transport, vmm_device **rng,
+                                       vmm_device **console)
+{
+    struct vmm_virtio_rng_config rc = VMM_VIRTIO_RNG_CONFIG_INIT;
+    rc.transport.transport = transport;
+    rc.transport.flags = VMM_VIRTIO_F_INLINE;
+    rc.transport.queue_size = 16;
+    struct vmm_virtio_console_config cc = VMM_VIRTIO_CONSOLE_CONFIG_INIT;
+    cc.transport = rc.transport;
+    cc.out_fn = fuzz_discard_output;
+    if (vmm_virtio_rng_attach(vm, &rc, rng) < 0 || vmm_virtio_console_attach(vm, &cc, console) < 0)
+        abort();
 }
 
 #endif
