@@ -81,7 +81,7 @@ struct pci_function {
      * pci_host_register(); afterwards only under the host lock. */
     uint8_t config[PCI_CONFIG_SIZE];
     uint8_t wmask[PCI_CONFIG_SIZE]; /* bit set: the guest may write it */
-    uint32_t bar_size[PCI_NUM_BARS]; /* 0: not implemented; else a power of two */
+    uint32_t bar_size[PCI_NUM_BARS]; /* 0: the function has no such BAR; else a power of two */
     uint8_t cap_end;                 /* next free config offset for a capability */
     const struct pci_function_ops *ops;
     void *user;
